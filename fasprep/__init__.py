@@ -1,0 +1,3 @@
+"""fasprep: auxiliary labels (depth maps, rPPG) for face anti-spoofing video datasets."""
+
+__version__ = "0.1.0"

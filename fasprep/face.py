@@ -1,0 +1,258 @@
+"""Face tracking with MediaPipe FaceMesh and the skin region of interest it defines.
+
+Landmarks are MediaPipe's 478-point mesh (468 + 10 iris points with ``refine_landmarks``), as
+``(478, 2) float32`` x, y in source-image pixels. Polygons below are ordered index loops taken
+from MediaPipe's ``FACEMESH_*`` connection sets (``tests/test_face.py`` checks that every edge
+of each loop is one of MediaPipe's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .errors import InputError
+from .io import VideoInfo, iter_frames, probe_video
+
+N_LANDMARKS = 478
+
+#: Face outline, clockwise from the top of the forehead (MediaPipe ``FACEMESH_FACE_OVAL``).
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
+             400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21,
+             54, 103, 67, 109)
+#: Eye openings (``FACEMESH_LEFT_EYE`` / ``FACEMESH_RIGHT_EYE``; left = subject's left).
+LEFT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+#: Eyebrows: MediaPipe gives each as two polylines; upper line then the lower one reversed.
+LEFT_BROW = (276, 283, 282, 295, 285, 336, 296, 334, 293, 300)
+RIGHT_BROW = (46, 53, 52, 65, 55, 107, 66, 105, 63, 70)
+#: Outer lip contour (the outer loop of ``FACEMESH_LIPS``).
+LIPS_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37,
+              39, 40, 185)
+
+# Scale of each polygon about its centroid when drawing the skin mask. The oval shrinks to keep
+# hair and background out under small landmark errors; the holes grow to cover eyelids (which
+# blink) and the skin that moves with the lips.
+_OVAL_SCALE = 0.92
+_HOLES = ((LEFT_EYE, 1.5), (RIGHT_EYE, 1.5), (LEFT_BROW, 1.3), (RIGHT_BROW, 1.3), (LIPS_OUTER, 1.2))
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Silence C++ logging (TFLite, absl) that MediaPipe writes straight to file descriptor 2.
+
+    Its start-up chatter ("Created TensorFlow Lite XNNPACK delegate", feedback-tensor warnings)
+    would otherwise drown the one-line messages fasprep promises on stderr.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real fd 2 (some embedded interpreters): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class FaceTracker:
+    """MediaPipe FaceMesh in video mode: detects a face, then tracks it, re-detecting when lost.
+
+    Use as a context manager and feed consecutive frames of one video to :meth:`landmarks`.
+    Not thread-safe; one tracker per video.
+
+    Parameters
+    ----------
+    min_detection_confidence, min_tracking_confidence : float in [0, 1]
+        MediaPipe's thresholds; below the tracking one the next frame re-runs detection.
+    static_image : bool
+        Detect independently on every frame (for unrelated still images).
+    """
+
+    def __init__(self, *, min_detection_confidence: float = 0.5,
+                 min_tracking_confidence: float = 0.5, static_image: bool = False):
+        import mediapipe as mp  # imported late: ~1 s, and only the face stages need it
+
+        with _native_stderr_silenced():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=static_image,
+                max_num_faces=1,
+                refine_landmarks=True,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
+            # The graph's calculators open (and log) on worker threads; one blank frame waits
+            # for that inside the silenced region. A frame with no face changes no tracking state.
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+
+    def landmarks(self, frame: np.ndarray) -> np.ndarray | None:
+        """Landmarks of the face in ``frame``.
+
+        Parameters
+        ----------
+        frame : np.ndarray, shape (H, W, 3), uint8, RGB
+
+        Returns
+        -------
+        np.ndarray, shape (478, 2), float32, pixels; or None when no face is found.
+        """
+        with _native_stderr_silenced():
+            result = self._mesh.process(frame)
+        if not result.multi_face_landmarks:
+            return None
+        h, w = frame.shape[:2]
+        pts = result.multi_face_landmarks[0].landmark
+        xy = np.array([(p.x, p.y) for p in pts], dtype=np.float32)
+        xy *= np.array([w, h], dtype=np.float32)
+        return xy
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> "FaceTracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def track_video(path: str | os.PathLike, **tracker_kw) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Decode and track a video, streaming.
+
+    Yields
+    ------
+    frame : np.ndarray, shape (H, W, 3), uint8, RGB
+    landmarks : np.ndarray, shape (478, 2), float32, pixels; or None where no face was found.
+    """
+    with FaceTracker(**tracker_kw) as tracker:
+        for frame in iter_frames(path):
+            yield frame, tracker.landmarks(frame)
+
+
+def _scaled(points: np.ndarray, scale: float) -> np.ndarray:
+    centre = points.mean(axis=0)
+    return centre + (points - centre) * scale
+
+
+def skin_polygons(landmarks: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The skin region as an outline and holes.
+
+    Parameters
+    ----------
+    landmarks : np.ndarray, shape (478, 2), float, pixels
+
+    Returns
+    -------
+    outline : np.ndarray, shape (36, 2), float
+        Face oval, slightly shrunk.
+    holes : list of np.ndarray, shape (K, 2), float
+        Eyes, brows and lips, slightly grown.
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.shape != (N_LANDMARKS, 2):
+        raise InputError("landmarks", f"expected shape ({N_LANDMARKS}, 2), got {landmarks.shape}")
+    outline = _scaled(landmarks[list(FACE_OVAL)], _OVAL_SCALE)
+    holes = [_scaled(landmarks[list(idx)], s) for idx, s in _HOLES]
+    return outline, holes
+
+
+def skin_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Boolean mask of facial skin: face oval minus eyes, eyebrows and mouth.
+
+    Parameters
+    ----------
+    landmarks : np.ndarray, shape (478, 2), float, pixels
+    shape : (H, W) of the image the landmarks refer to
+
+    Returns
+    -------
+    np.ndarray, shape (H, W), bool
+    """
+    mask = np.zeros(shape[:2], np.uint8)
+    outline, holes = skin_polygons(landmarks)
+    _fill(mask, outline, holes, offset=np.zeros(2))
+    return mask.astype(bool)
+
+
+def _fill(mask: np.ndarray, outline: np.ndarray, holes: list[np.ndarray], offset: np.ndarray) -> None:
+    # 4 fractional bits keep sub-pixel landmark precision in cv2's integer polygon filler.
+    def fixed(p):
+        return np.round((p - offset) * 16).astype(np.int32)
+
+    cv2.fillPoly(mask, [fixed(outline)], 1, lineType=cv2.LINE_8, shift=4)
+    cv2.fillPoly(mask, [fixed(h) for h in holes], 0, lineType=cv2.LINE_8, shift=4)
+
+
+def skin_mean_rgb(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Mean colour of the facial skin in one frame.
+
+    Only the face's bounding box is rasterised, so the cost depends on the face size, not the
+    frame size.
+
+    Parameters
+    ----------
+    frame : np.ndarray, shape (H, W, 3), uint8, RGB
+        Full-resolution frame.
+    landmarks : np.ndarray, shape (478, 2), float, pixels
+
+    Returns
+    -------
+    np.ndarray, shape (3,), float64
+        Mean R, G, B in [0, 255]; NaN when the skin region lies outside the frame.
+    """
+    outline, holes = skin_polygons(landmarks)
+    h, w = frame.shape[:2]
+    x1, y1 = np.floor(outline.min(axis=0)).astype(int)
+    x2, y2 = np.ceil(outline.max(axis=0)).astype(int) + 1
+    x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return np.full(3, np.nan)
+    mask = np.zeros((y2 - y1, x2 - x1), np.uint8)
+    _fill(mask, outline, holes, offset=np.array([x1, y1], dtype=np.float64))
+    if not mask.any():
+        return np.full(3, np.nan)
+    return np.array(cv2.mean(frame[y1:y2, x1:x2], mask=mask)[:3], dtype=np.float64)
+
+
+def skin_trace(path: str | os.PathLike, *, progress: bool = False,
+               **tracker_kw) -> tuple[np.ndarray, np.ndarray, VideoInfo]:
+    """Mean facial-skin colour of every frame of a video, streaming.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    progress : bool
+        Show a progress bar on stderr.
+    **tracker_kw
+        Passed to :class:`FaceTracker`.
+
+    Returns
+    -------
+    rgb : np.ndarray, shape (T, 3), float64
+        Mean R, G, B of the skin region in the full-resolution frame; NaN where no face.
+    face_ok : np.ndarray, shape (T,), bool
+        Frames where a face was tracked and its skin region lies in the frame.
+    info : VideoInfo
+        Container metadata (``info.fps`` is the sampling rate of the trace).
+    """
+    info = probe_video(path)
+    rgb = []
+    bar = tqdm(total=info.n_frames or None, desc=Path(path).name, unit="frame",
+               disable=not progress, file=sys.stderr, leave=False)
+    with bar:
+        for frame, lm in track_video(path, **tracker_kw):
+            rgb.append(np.full(3, np.nan) if lm is None else skin_mean_rgb(frame, lm))
+            bar.update()
+    rgb = np.array(rgb, dtype=np.float64).reshape(-1, 3)
+    return rgb, np.all(np.isfinite(rgb), axis=1), info

@@ -1,0 +1,172 @@
+"""Signal functions of fasprep.rppg on traces with known content."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from fasprep.errors import InputError
+from fasprep.rppg import (analyse_trace, chrom_pulse, heart_rate, hr_track, label_frequencies,
+                          label_spectrum, pulse_from_trace, segments_of, snr_db)
+
+
+def plain_chrom(rgb, fs, band=(0.7, 2.5), win_sec=1.6, order=3):
+    """CHROM exactly as ../shared/DESIGN.md words it, written out longhand.
+
+    Window length ceil(win_sec * fs) made even; windows every half window from sample 0, plus
+    one ending at the last sample; per window: divide by the window's mean, X = 3R - 2G,
+    Y = 1.5R + G - 1.5B, zero-phase Butterworth band-pass, alpha = std(Xf) / std(Yf),
+    S = Xf - alpha * Yf, times a periodic Hann window; the sum of windowed S divided by the sum
+    of the window weights.
+    """
+    T = len(rgb)
+    L = int(np.ceil(win_sec * fs))
+    if L % 2 == 1:
+        L += 1
+    starts = []
+    s = 0
+    while s + L <= T:
+        starts.append(s)
+        s += L // 2
+    if starts[-1] + L != T:
+        starts.append(T - L)
+    b, a = signal.butter(order, [band[0] / (fs / 2), band[1] / (fs / 2)], btype="bandpass")
+    hann = [0.5 - 0.5 * np.cos(2 * np.pi * k / L) for k in range(L)]
+    total = [0.0] * T
+    weight = [0.0] * T
+    for s in starts:
+        R = [rgb[s + k][0] for k in range(L)]
+        G = [rgb[s + k][1] for k in range(L)]
+        B = [rgb[s + k][2] for k in range(L)]
+        mR, mG, mB = sum(R) / L, sum(G) / L, sum(B) / L
+        X = [3 * R[k] / mR - 2 * G[k] / mG for k in range(L)]
+        Y = [1.5 * R[k] / mR + G[k] / mG - 1.5 * B[k] / mB for k in range(L)]
+        Xf = signal.filtfilt(b, a, X)
+        Yf = signal.filtfilt(b, a, Y)
+        alpha = np.std(Xf) / np.std(Yf)
+        for k in range(L):
+            total[s + k] += hann[k] * (Xf[k] - alpha * Yf[k])
+            weight[s + k] += hann[k]
+    return np.array([t / w if w > 1e-9 else 0.0 for t, w in zip(total, weight)])
+
+
+def random_trace(T, fs, seed, hr_hz=1.2):
+    """Skin-like RGB: a pulse along a skin direction, slow drift, motion and noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T) / fs
+    pulse = np.sin(2 * np.pi * hr_hz * t + rng.uniform(0, 6))
+    drift = 1 + 0.05 * np.sin(2 * np.pi * 0.05 * t) + 0.01 * np.cumsum(rng.normal(0, 0.02, T))
+    base = rng.uniform([150, 100, 80], [200, 140, 120])
+    rgb = base * drift[:, None] * (1 + 0.003 * np.outer(pulse, [0.33, 0.77, 0.53]))
+    return rgb + rng.normal(0, 0.3, (T, 3))
+
+
+@pytest.mark.parametrize("T,fs,seed", [(300, 30.0, 0), (457, 30.0, 1), (1000, 29.97, 2), (250, 25.0, 3),
+                                       (96, 30.0, 4), (49, 30.0, 5)])
+def test_chrom_matches_plain_reference(T, fs, seed):
+    rgb = random_trace(T, fs, seed)
+    np.testing.assert_allclose(chrom_pulse(rgb, fs=fs), plain_chrom(rgb, fs), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("band,win_sec,order", [((0.7, 4.0), 1.6, 3), ((0.5, 3.0), 3.2, 2)])
+def test_chrom_parameters_match_plain_reference(band, win_sec, order):
+    rgb = random_trace(600, 30.0, 7)
+    got = chrom_pulse(rgb, fs=30.0, band=band, win_sec=win_sec, order=order)
+    np.testing.assert_allclose(got, plain_chrom(rgb, 30.0, band, win_sec, order), atol=1e-6, rtol=0)
+
+
+def test_chrom_cancels_pure_intensity_changes():
+    fs = 30.0
+    t = np.arange(600) / fs
+    intensity = 1 + 0.1 * np.sin(2 * np.pi * 1.3 * t)  # a flicker in the pulse band, all channels
+    rgb = np.outer(intensity, [180.0, 120.0, 100.0])
+    assert np.abs(chrom_pulse(rgb, fs=fs)).max() < 1e-9
+
+
+@pytest.mark.parametrize("bpm", [48.3, 73.37, 101.9, 139.6])
+def test_heart_rate_resolution_finer_than_half_bpm(bpm):
+    fs = 30.0
+    t = np.arange(int(20 * fs)) / fs
+    pulse = np.sin(2 * np.pi * bpm / 60 * t) + 0.3 * np.sin(2 * np.pi * 2 * bpm / 60 * t)
+    assert heart_rate(pulse, fs=fs) == pytest.approx(bpm, abs=0.1)
+
+
+def test_snr_higher_with_pulse_than_noise():
+    rng = np.random.default_rng(0)
+    fs = 30.0
+    t = np.arange(600) / fs
+    noise = rng.normal(0, 1, 600)
+    with_pulse = noise + 1.0 * np.sin(2 * np.pi * 1.25 * t)
+    assert snr_db(with_pulse, fs=fs) > snr_db(noise, fs=fs) + 6
+    assert snr_db(with_pulse, fs=fs, hr_bpm=75.0) == pytest.approx(snr_db(with_pulse, fs=fs), abs=0.5)
+    assert np.isnan(snr_db(np.zeros(600), fs=fs)) and np.isnan(heart_rate(np.zeros(600), fs=fs))
+
+
+def test_hr_track_follows_a_rising_rate():
+    fs = 30.0
+    t = np.arange(int(60 * fs)) / fs
+    f_inst = (60 + t) / 60  # 60 bpm rising to 120 bpm over a minute
+    pulse = np.sin(2 * np.pi * np.cumsum(f_inst) / fs)
+    times, bpm, snr = hr_track(pulse, fs=fs)
+    assert len(times) == 51 and times[0] == pytest.approx(5.0)
+    np.testing.assert_allclose(bpm, 60 + times, atol=1.5)
+    assert np.all(np.diff(bpm) > 0)
+
+
+def test_label_spectrum_shape_norm_and_peak():
+    fs = 30.0
+    t = np.arange(450) / fs
+    label = label_spectrum(np.sin(2 * np.pi * 1.5 * t), fs=fs, n_bins=50)
+    freqs = label_frequencies(50)
+    assert label.shape == (50,) and label.dtype == np.float32
+    assert np.linalg.norm(label) == pytest.approx(1.0, abs=1e-6)
+    assert abs(freqs[np.argmax(label)] - 1.5) <= freqs[1] - freqs[0]
+    assert freqs[0] == 0.7 and freqs[-1] == 2.5
+    assert not np.any(label_spectrum(np.zeros(450), fs=fs))
+
+
+def test_segments_bridge_short_gaps_and_split_long_ones():
+    ok = np.ones(300, bool)
+    ok[:5] = False  # leading frames without a face are outside every segment
+    ok[100:110] = False  # 10 frames = 0.33 s at 30 fps: bridged
+    ok[200:230] = False  # 1 s: splits
+    assert segments_of(ok, fs=30.0, max_gap_sec=0.5) == [(5, 200), (230, 300)]
+    assert segments_of(np.zeros(10, bool), fs=30.0) == []
+
+
+def test_pulse_from_trace_with_gaps():
+    fs = 30.0
+    rgb = random_trace(600, fs, 11, hr_hz=1.1)
+    ok = np.ones(600, bool)
+    ok[200:210] = False
+    ok[400:500] = False
+    rgb[~ok] = np.nan
+    pulse, segs = pulse_from_trace(rgb, ok, fs=fs)
+    assert segs == [(0, 400), (500, 600)]
+    assert not np.any(pulse[400:500]) and np.all(np.isfinite(pulse))
+    assert heart_rate(pulse, fs=fs) == pytest.approx(66, abs=1.5)
+
+
+def test_analyse_trace_rejects_too_little_face():
+    fs = 30.0
+    rgb = random_trace(300, fs, 3)
+    ok = np.zeros(300, bool)
+    ok[:120] = True
+    with pytest.raises(InputError, match=r"clip.mp4: face tracked in only 120 of 300 frames"):
+        analyse_trace(rgb, ok, fs=fs, source="clip.mp4")
+    with pytest.raises(InputError, match="no face found in any of its 300 frames"):
+        analyse_trace(rgb, np.zeros(300, bool), fs=fs, source="clip.mp4")
+
+
+@pytest.mark.parametrize("rgb,msg", [(np.ones((100, 4)), r"expected shape \(T, 3\)"),
+                                     (np.ones((20, 3)), "needs at least 48 samples"),
+                                     (np.zeros((100, 3)), "finite and > 0")])
+def test_chrom_validates_input(rgb, msg):
+    with pytest.raises(InputError, match=msg):
+        chrom_pulse(rgb, fs=30.0)
+
+
+def test_band_must_fit_below_nyquist():
+    with pytest.raises(InputError, match="band"):
+        chrom_pulse(np.ones((100, 3)), fs=4.0)

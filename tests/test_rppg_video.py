@@ -1,0 +1,97 @@
+"""rppg-gt end to end on realistic videos: real faces, a real PPG pulse, a lossy codec.
+
+Each video is a real face (the astronaut photo animated with head motion, light drift and
+sensor noise; or the single_face.mp4 talking-head clip looped back and forth to 20 s) with a
+real finger PPG recording (Welltory) time-stretched to a chosen rate and injected into the
+skin at <= 0.5 % of intensity along the blood-volume-pulse colour direction, then encoded with
+H.264 at SiW's bits per pixel.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from fasprep.rppg import rppg_gt
+
+from videos import FPS, dominant_rate_bpm, looped_video, photo_video, welltory_pulse
+
+pytestmark = pytest.mark.slow
+
+N = int(20 * FPS)  # 20 s clips
+
+# (welltory subject, rate in bpm): a different recording for each rate.
+PHOTO_CASES = [("subject_05", 50), ("subject_15", 70), ("subject_09", 95), ("subject_05", 120), ("subject_16", 140)]
+# The talking-head clip, looped, has its own in-band lines: speech rhythm made periodic by the
+# loop, strongest near 88.6 and 139 bpm (test_looped_clip_artifact_lines measures them). A 0.5 %
+# pulse within a few bpm of those lines loses to them; these rates stay clear of them.
+LOOP_CASES = [("subject_05", 50), ("subject_09", 66), ("subject_05", 115)]
+LOOP_ARTIFACT_BPM = (88.6, 139.2)
+
+
+@pytest.fixture(scope="session")
+def astronaut(shared_data):
+    return cv2.cvtColor(cv2.imread(str(shared_data / "images" / "astronaut.png")), cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="session")
+def make_video(tmp_path_factory, shared_data, astronaut):
+    """make_video(kind, subject, bpm) -> path of a cached test video; bpm 0 = no pulse."""
+    root = tmp_path_factory.mktemp("rppg_videos")
+    cache = {}
+
+    def make(kind: str, subject: str, bpm: float):
+        key = (kind, subject, bpm)
+        if key not in cache:
+            pulse = np.zeros(N)
+            if bpm:
+                pulse = welltory_pulse(shared_data / "ppg" / "welltory" / "data" / subject, target_bpm=bpm, n=N)
+                assert abs(dominant_rate_bpm(pulse, FPS) - bpm) < 0.2
+            path = root / f"{kind}_{subject}_{bpm}.mp4"
+            if kind == "photo":
+                cache[key] = photo_video(path, astronaut, pulse, seed=int(bpm), amplitude=0.004)
+            else:
+                cache[key] = looped_video(path, shared_data / "video" / "single_face.mp4", pulse, amplitude=0.005)
+        return cache[key]
+
+    return make
+
+
+@pytest.mark.parametrize("subject,bpm", PHOTO_CASES)
+def test_hr_recovered_from_animated_photo(make_video, subject, bpm):
+    result = rppg_gt(make_video("photo", subject, bpm))
+    assert result.n_frames == N and result.face_frames == N
+    assert abs(result.hr_bpm - bpm) <= 2.0, result.summary()
+
+
+@pytest.mark.parametrize("subject,bpm", LOOP_CASES)
+def test_hr_recovered_from_looped_talking_face(make_video, subject, bpm):
+    result = rppg_gt(make_video("loop", subject, bpm))
+    assert result.face_frames >= 0.95 * N
+    assert abs(result.hr_bpm - bpm) <= 2.0, result.summary()
+
+
+@pytest.mark.parametrize("kind,subject,bpm", [("photo", "subject_15", 70), ("loop", "subject_09", 66)])
+def test_snr_clearly_lower_without_pulse(make_video, kind, subject, bpm):
+    with_pulse = rppg_gt(make_video(kind, subject, bpm))
+    without = rppg_gt(make_video(kind, subject, 0))
+    assert without.snr_db < with_pulse.snr_db - 3.0, (without.snr_db, with_pulse.snr_db)
+
+
+def test_label_spectrum_peaks_at_the_injected_rate(make_video):
+    result = rppg_gt(make_video("photo", "subject_09", 95))
+    peak_bpm = 60 * result.label_freqs[np.argmax(result.label)]
+    spacing = 60 * (result.label_freqs[1] - result.label_freqs[0])
+    assert abs(peak_bpm - 95) <= spacing
+    assert np.linalg.norm(result.label) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_looped_clip_artifact_lines(make_video):
+    """Without a pulse, the looped clip's strongest in-band line is one of its known artifacts.
+
+    Pins down why LOOP_CASES avoid those rates: should the estimator learn to suppress motion
+    artifacts, this test fails and the excluded rates can join LOOP_CASES.
+    """
+    result = rppg_gt(make_video("loop", "subject_09", 0))
+    assert min(abs(result.hr_bpm - a) for a in LOOP_ARTIFACT_BPM) < 1.5, result.hr_bpm
