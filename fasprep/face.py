@@ -67,7 +67,13 @@ def _native_stderr_silenced() -> Iterator[None]:
 
 
 class FaceTracker:
-    """MediaPipe FaceMesh in video mode: detects a face, then tracks it, re-detecting when lost.
+    """Face landmarks over the frames of one video: detect, then track, re-detecting when lost.
+
+    MediaPipe FaceMesh runs in video mode on a square crop that follows the face (``crop_scale``
+    times the face's size, resampled to ``crop_px``), so a face that is small in a 1080p frame
+    is seen at the size the mesh model expects, and the cost does not depend on the frame size.
+    When there is no face to follow, MediaPipe's full-range face detector (faces up to ~5 m)
+    searches the whole frame, or a caller's prior box is used.
 
     Use as a context manager and feed consecutive frames of one video to :meth:`landmarks`.
     Not thread-safe; one tracker per video.
@@ -75,50 +81,98 @@ class FaceTracker:
     Parameters
     ----------
     min_detection_confidence, min_tracking_confidence : float in [0, 1]
-        MediaPipe's thresholds; below the tracking one the next frame re-runs detection.
+        MediaPipe's thresholds for finding a face and for keeping it.
     static_image : bool
-        Detect independently on every frame (for unrelated still images).
+        Treat every frame as unrelated (for still images): detect afresh each time.
+    crop_scale : float > 1
+        Side of the tracking crop over the larger side of the face box.
+    crop_px : int
+        Side of the crop the mesh model is given, pixels.
     """
 
-    def __init__(self, *, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, static_image: bool = False):
+    def __init__(self, *, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
+                 static_image: bool = False, crop_scale: float = 2.0, crop_px: int = 320):
         import mediapipe as mp  # imported late: ~1 s, and only the face stages need it
 
+        self._static = static_image
+        self._crop_scale = float(crop_scale)
+        self._crop_px = int(crop_px)
+        self._box: np.ndarray | None = None  # x1, y1, x2, y2 of the face being followed
         with _native_stderr_silenced():
             self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=static_image,
-                max_num_faces=1,
-                refine_landmarks=True,
+                static_image_mode=static_image, max_num_faces=1, refine_landmarks=True,
                 min_detection_confidence=min_detection_confidence,
-                min_tracking_confidence=min_tracking_confidence,
-            )
-            # The graph's calculators open (and log) on worker threads; one blank frame waits
-            # for that inside the silenced region. A frame with no face changes no tracking state.
-            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+                min_tracking_confidence=min_tracking_confidence)
+            self._detector = mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=min_detection_confidence)
+            # The graphs' calculators open (and log) on worker threads; one blank frame waits
+            # for that inside the silenced region. A frame with no face changes no state.
+            blank = np.zeros((64, 64, 3), np.uint8)
+            self._mesh.process(blank)
+            self._detector.process(blank)
 
-    def landmarks(self, frame: np.ndarray) -> np.ndarray | None:
+    def detect(self, frame: np.ndarray) -> np.ndarray | None:
+        """Box of the most confident face in a whole frame (full-range detector).
+
+        Returns
+        -------
+        np.ndarray, shape (4,), float64: x1, y1, x2, y2 in pixels; or None.
+        """
+        with _native_stderr_silenced():
+            result = self._detector.process(frame)
+        if not result.detections:
+            return None
+        best = max(result.detections, key=lambda d: d.score[0])
+        bb = best.location_data.relative_bounding_box
+        h, w = frame.shape[:2]
+        return np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h])
+
+    def landmarks(self, frame: np.ndarray, *, prior_box=None) -> np.ndarray | None:
         """Landmarks of the face in ``frame``.
 
         Parameters
         ----------
         frame : np.ndarray, shape (H, W, 3), uint8, RGB
+        prior_box : array-like, shape (4,), optional
+            x1, y1, x2, y2 (pixels) where a face is expected (e.g. a dataset's box), used
+            instead of the detector when the tracker has no face to follow.
 
         Returns
         -------
         np.ndarray, shape (478, 2), float32, pixels; or None when no face is found.
         """
+        if self._static:
+            self._box = None
+        if self._box is None:
+            self._box = np.asarray(prior_box, float) if prior_box is not None else self.detect(frame)
+            if self._box is None:
+                return None
+        xy = self._mesh_in_box(frame, self._box)
+        if xy is None:
+            self._box = None  # lost: the next frame searches again
+            return None
+        self._box = np.r_[xy.min(axis=0), xy.max(axis=0)].astype(float)
+        return xy
+
+    def _mesh_in_box(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        side = self._crop_scale * max(box[2] - box[0], box[3] - box[1], 8.0)
+        s = self._crop_px / side
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        # crop = s * (frame - corner); pixels outside the frame are black
+        m = np.array([[s, 0, self._crop_px / 2 - s * cx], [0, s, self._crop_px / 2 - s * cy]])
+        crop = cv2.warpAffine(frame, m, (self._crop_px, self._crop_px), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
         with _native_stderr_silenced():
-            result = self._mesh.process(frame)
+            result = self._mesh.process(crop)
         if not result.multi_face_landmarks:
             return None
-        h, w = frame.shape[:2]
         pts = result.multi_face_landmarks[0].landmark
-        xy = np.array([(p.x, p.y) for p in pts], dtype=np.float32)
-        xy *= np.array([w, h], dtype=np.float32)
-        return xy
+        xy = np.array([(p.x, p.y) for p in pts], dtype=np.float64) * self._crop_px
+        return ((xy - m[:, 2]) / s).astype(np.float32)
 
     def close(self) -> None:
         self._mesh.close()
+        self._detector.close()
 
     def __enter__(self) -> "FaceTracker":
         return self

@@ -184,7 +184,7 @@ def animate_face(image: np.ndarray, pulse: np.ndarray, *, fps: float, size: tupl
     for k in range(n):
         face = inject_pulse(image, pulse[k], amplitude=amplitude, mask=mask)
         m = cv2.getRotationMatrix2D(centre, rot[k], scale)
-        m[:, 2] += ((w - image.shape[1] * scale) / 2 + dx[k], dy[k])
+        m[:, 2] += (w / 2 - centre[0] + dx[k], h / 2 - centre[1] + dy[k])  # photo centre to frame centre
         frame = cv2.warpAffine(face, m, (w, h), dst=background.copy(), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_TRANSPARENT)
         frame *= gain[k]
