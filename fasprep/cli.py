@@ -169,5 +169,39 @@ def demo_cmd(out, hr, seconds):
         click.echo(f"  wrote {p}")
 
 
+@main.group("models")
+def models_group():
+    """Model files that fasprep cannot ship: the Surrey Face Model (SFM) for `--depth-source sfm`."""
+
+
+@models_group.command("fetch")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to put the files in [default: the user cache].")
+def models_fetch_cmd(dest):
+    """Download the Surrey Face Model 3448 files from eos's repository (tag v1.5.0), check their
+    sha256 and store them where fasprep looks for them.
+
+    The SFM is free for non-commercial use only; fasprep does not redistribute it.
+    """
+    from .models import SFM_LICENCE, fetch_sfm, user_cache_dir
+
+    click.echo(SFM_LICENCE)
+    folder = fetch_sfm(dest, progress=lambda name: click.echo(f"  downloading {name}"))
+    click.echo(f"Surrey Face Model ready in {folder}")
+    if dest is not None and Path(dest).resolve() != user_cache_dir().resolve():
+        click.echo(f"use it with --sfm-dir {folder} or FASPREP_SFM_DIR={folder}")
+
+
+@models_group.command("where")
+@click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def models_where_cmd(sfm_dir):
+    """Say which Surrey Face Model folder fasprep would use, after checking its files' sha256."""
+    from .models import find_sfm, verify_sfm
+
+    folder = find_sfm(sfm_dir)
+    verify_sfm(folder)
+    click.echo(str(folder))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

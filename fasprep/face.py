@@ -1,7 +1,8 @@
 """Face tracking with MediaPipe FaceMesh and the skin region of interest it defines.
 
 Landmarks are MediaPipe's 478-point mesh (468 + 10 iris points with ``refine_landmarks``), as
-``(478, 2) float32`` x, y in source-image pixels. Polygons below are ordered index loops taken
+``(478, 3) float32``: x, y in source-image pixels and z, depth in the same scale (larger =
+nearer). Functions that need only the outline accept ``(478, 2)`` as well. Polygons below are ordered index loops taken
 from MediaPipe's ``FACEMESH_*`` connection sets (``tests/test_face.py`` checks that every edge
 of each loop is one of MediaPipe's).
 """
@@ -9,6 +10,7 @@ of each loop is one of MediaPipe's).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from pathlib import Path
@@ -139,7 +141,9 @@ class FaceTracker:
 
         Returns
         -------
-        np.ndarray, shape (478, 2), float32, pixels; or None when no face is found.
+        np.ndarray, shape (478, 3), float32; or None when no face is found.
+            x, y in pixels; z the depth relative to the face centre in the same pixel scale,
+            larger = nearer the camera (MediaPipe's z, negated).
         """
         if self._static:
             self._box = None
@@ -151,7 +155,7 @@ class FaceTracker:
         if xy is None:
             self._box = None  # lost: the next frame searches again
             return None
-        self._box = np.r_[xy.min(axis=0), xy.max(axis=0)].astype(float)
+        self._box = np.r_[xy[:, :2].min(axis=0), xy[:, :2].max(axis=0)].astype(float)
         return xy
 
     def _mesh_in_box(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
@@ -167,8 +171,10 @@ class FaceTracker:
         if not result.multi_face_landmarks:
             return None
         pts = result.multi_face_landmarks[0].landmark
-        xy = np.array([(p.x, p.y) for p in pts], dtype=np.float64) * self._crop_px
-        return ((xy - m[:, 2]) / s).astype(np.float32)
+        # MediaPipe's z shares x's scale (crop width units) and grows away from the camera.
+        xyz = np.array([(p.x, p.y, -p.z) for p in pts], dtype=np.float64) * self._crop_px
+        xyz[:, :2] -= m[:, 2]
+        return (xyz / s).astype(np.float32)
 
     def close(self) -> None:
         self._mesh.close()
@@ -187,7 +193,7 @@ def track_video(path: str | os.PathLike, **tracker_kw) -> Iterator[tuple[np.ndar
     Yields
     ------
     frame : np.ndarray, shape (H, W, 3), uint8, RGB
-    landmarks : np.ndarray, shape (478, 2), float32, pixels; or None where no face was found.
+    landmarks : np.ndarray, shape (478, 3), float32 (see :meth:`FaceTracker.landmarks`); or None.
     """
     with FaceTracker(**tracker_kw) as tracker:
         for frame in iter_frames(path):
@@ -214,8 +220,9 @@ def skin_polygons(landmarks: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         Eyes, brows and lips, slightly grown.
     """
     landmarks = np.asarray(landmarks, dtype=np.float64)
-    if landmarks.shape != (N_LANDMARKS, 2):
-        raise InputError("landmarks", f"expected shape ({N_LANDMARKS}, 2), got {landmarks.shape}")
+    if landmarks.ndim != 2 or landmarks.shape[0] != N_LANDMARKS or landmarks.shape[1] not in (2, 3):
+        raise InputError("landmarks", f"expected shape ({N_LANDMARKS}, 2 or 3), got {landmarks.shape}")
+    landmarks = landmarks[:, :2]
     outline = _scaled(landmarks[list(FACE_OVAL)], _OVAL_SCALE)
     holes = [_scaled(landmarks[list(idx)], s) for idx, s in _HOLES]
     return outline, holes
@@ -310,3 +317,79 @@ def skin_trace(path: str | os.PathLike, *, progress: bool = False,
             bar.update()
     rgb = np.array(rgb, dtype=np.float64).reshape(-1, 3)
     return rgb, np.all(np.isfinite(rgb), axis=1), info
+
+
+# --- MediaPipe 478 -> iBUG 68 ------------------------------------------------------------------
+# iBUG numbering is 1-based in the literature; arrays here are 0-based (iBUG k = row k-1).
+# Jaw 1-17: eos treats 1-8 and 10-17 as contour points that must lie on the face outline, so they
+# are resampled by arc length along MediaPipe's face-oval contour from the subject's right cheek
+# (image left, 234) through the chin (152, iBUG 9) to the left cheek (454).
+_JAW_RIGHT = (234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152)
+_JAW_LEFT = (152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454)
+# Brows 18-22 (subject's right, outer to inner) and 23-27 (left, inner to outer): the midline
+# of MediaPipe's upper and lower brow polylines.
+_BROW_RIGHT = ((70, 46), (63, 53), (105, 52), (66, 65), (107, 55))
+_BROW_LEFT = ((336, 285), (296, 295), (334, 282), (293, 283), (300, 276))
+# Nose 28-36, eyes 37-48, mouth 49-68: single MediaPipe points.
+_IBUG_POINTS = (
+    168, 197, 5, 4,                    # 28-31 nose bridge to tip
+    75, 97, 2, 326, 305,               # 32-36 nostril wings and base, right to left
+    33, 160, 158, 133, 153, 144,       # 37-42 right eye: outer corner, upper lid, inner, lower lid
+    362, 385, 387, 263, 373, 380,      # 43-48 left eye: inner corner, upper lid, outer, lower lid
+    61, 39, 37, 0, 267, 269, 291,      # 49-55 outer lip, upper, right corner to left corner
+    405, 314, 17, 84, 181,             # 56-60 outer lip, lower, left to right
+    78, 82, 13, 312, 308, 317, 14, 87,  # 61-68 inner lip
+)
+
+
+def _resample_polyline(points: np.ndarray, n: int) -> np.ndarray:
+    """``n`` points evenly spaced by arc length along a polyline, ends included."""
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    s = np.r_[0.0, np.cumsum(seg)]
+    t = np.linspace(0.0, s[-1], n)
+    return np.stack([np.interp(t, s, points[:, k]) for k in range(points.shape[1])], axis=1)
+
+
+def to_ibug68(landmarks: np.ndarray) -> np.ndarray:
+    """MediaPipe's 478 landmarks as the 68 points of the iBUG scheme (what eos expects).
+
+    Parameters
+    ----------
+    landmarks : np.ndarray, shape (478, 2) or (478, 3), float, pixels
+
+    Returns
+    -------
+    np.ndarray, shape (68, D), float32 (D as given): row k is iBUG point k + 1.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim != 2 or lm.shape[0] != N_LANDMARKS:
+        raise InputError("landmarks", f"expected shape ({N_LANDMARKS}, 2 or 3), got {lm.shape}")
+    jaw = np.vstack([_resample_polyline(lm[list(_JAW_RIGHT)], 9),
+                     _resample_polyline(lm[list(_JAW_LEFT)], 9)[1:]])
+    brows = np.array([(lm[a] + lm[b]) / 2 for a, b in _BROW_RIGHT + _BROW_LEFT])
+    return np.vstack([jaw, brows, lm[list(_IBUG_POINTS)]]).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def mesh_triangles() -> np.ndarray:
+    """Triangles of MediaPipe's face mesh, with the eye openings filled.
+
+    MediaPipe publishes its tesselation as edges; the triangles are its 3-cliques. Each eye
+    opening is closed by a fan around the iris centre (468 right, 473 left), so a rendered depth
+    map has no holes at the eyes; the mouth stays open, as in the Surrey Face Model.
+
+    Returns
+    -------
+    np.ndarray, shape (M, 3), int32
+    """
+    import mediapipe as mp
+
+    edges = mp.solutions.face_mesh.FACEMESH_TESSELATION
+    neighbours: dict[int, set[int]] = {}
+    for a, b in edges:
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+    tris = {tuple(sorted((a, b, c))) for a, b in edges for c in neighbours[a] & neighbours[b]}
+    for loop, centre in ((RIGHT_EYE, 468), (LEFT_EYE, 473)):
+        tris |= {(centre, p, q) for p, q in zip(loop, loop[1:] + loop[:1])}
+    return np.array(sorted(tris), dtype=np.int32)

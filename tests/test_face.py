@@ -48,9 +48,11 @@ def tracker():
 def test_landmarks_on_real_faces(shared_data, tracker, image):
     rgb = load_rgb(shared_data / "images" / image)
     lm = tracker.landmarks(rgb)
-    assert lm.shape == (478, 2) and lm.dtype == np.float32
+    assert lm.shape == (478, 3) and lm.dtype == np.float32
     h, w = rgb.shape[:2]
-    assert np.all((lm >= -5) & (lm <= [w + 5, h + 5]))
+    assert np.all((lm[:, :2] >= -5) & (lm[:, :2] <= [w + 5, h + 5]))
+    # z grows towards the camera: the nose tip is nearer than the cheeks' outline.
+    assert lm[1, 2] > lm[234, 2] and lm[1, 2] > lm[454, 2]
     # Anatomy: the subject's left eye is on the image's right, the chin below the nose.
     assert lm[list(face.LEFT_EYE)].mean(0)[0] > lm[list(face.RIGHT_EYE)].mean(0)[0]
     assert lm[152, 1] > lm[1, 1] > lm[10, 1]
@@ -68,9 +70,9 @@ def test_skin_mask_is_skin(shared_data, tracker):
     assert 2000 < mask.sum() < 0.2 * mask.size
     # Eye centres and the mouth centre are holes; cheeks (between eye and mouth corner) are skin.
     for idx in (468, 473, 13):  # iris centres, inner upper lip
-        x, y = np.round(lm[idx]).astype(int)
+        x, y = np.round(lm[idx, :2]).astype(int)
         assert not mask[y, x]
-    cheek = np.round((lm[face.LEFT_EYE[0]] + lm[291]) / 2).astype(int)
+    cheek = np.round((lm[face.LEFT_EYE[0], :2] + lm[291, :2]) / 2).astype(int)
     assert mask[cheek[1], cheek[0]]
     # Skin is skin-coloured: redder than it is blue, unlike the background.
     mean = rgb[mask].mean(0)
@@ -91,8 +93,10 @@ def test_skin_mean_outside_frame_is_nan(shared_data, tracker):
 
 
 def test_landmark_shape_is_checked():
-    with pytest.raises(InputError, match=r"landmarks: expected shape \(478, 2\)"):
+    with pytest.raises(InputError, match=r"landmarks: expected shape \(478, 2 or 3\)"):
         face.skin_mask(np.zeros((68, 2)), (100, 100))
+    with pytest.raises(InputError, match=r"landmarks: expected shape \(478, 2 or 3\)"):
+        face.skin_mask(np.zeros((478, 4)), (100, 100))
 
 
 def test_skin_trace_flags_face_loss(shared_data):

@@ -1,0 +1,401 @@
+"""Dense depth labels: a 3D morphable model fitted to face landmarks, rendered with a z-buffer.
+
+Coordinates: image points are (x, y) pixels, y down. Model space is the Surrey Face Model's
+(millimetres, x to the subject's left, y up, z towards the viewer). A fitted frame is a scaled
+orthographic camera: ``image = s * R[:2] @ v * (1, -1) + t``; its depth is ``s * (R @ v)_z``,
+larger = nearer the camera.
+
+The fit is linear least squares throughout (pose by the nearest scaled rotation to an affine
+camera; identity and expression by ridge regression against the PCA and blendshape bases), with
+eos's contour trick: jaw landmarks are matched to the nearest projected model contour vertex at
+each iteration. Identity is fitted once per video from keyframes; each frame then fits only pose
+and expression, which keeps the face shape from breathing between frames.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, ModelAssetError
+from .models import find_sfm
+
+# iBUG jaw rows (0-based) that eos treats as contour points, per side of the subject.
+_CONTOUR_RIGHT = np.arange(0, 8)  # iBUG 1-8, image left for a frontal face
+_CONTOUR_LEFT = np.arange(9, 17)  # iBUG 10-17
+
+
+@dataclass(frozen=True)
+class FaceModel:
+    """A 3D morphable face model as arrays.
+
+    Attributes
+    ----------
+    mean : (N, 3) float64, mm
+    identity : (N * 3, K) float64
+        PCA basis scaled by the standard deviations, so identity coefficients are ~N(0, 1).
+    expression : (N * 3, E) float64
+        Blendshape offsets (coefficients >= 0, about 0-1).
+    triangles : (M, 3) int32
+    landmark_vertex : (68,) int64
+        Model vertex of each iBUG point; -1 for the contour points (matched per fit) and for
+        the inner lip line 61-68, which is left out: MediaPipe puts it where the lips meet, the
+        SFM's vertices a lip's thickness apart, 10 % of the eye distance off on a closed mouth.
+    contour_right, contour_left : (C,) int64
+        Candidate vertices of the face outline on the subject's right and left.
+    """
+
+    mean: np.ndarray
+    identity: np.ndarray
+    expression: np.ndarray
+    triangles: np.ndarray
+    landmark_vertex: np.ndarray
+    contour_right: np.ndarray
+    contour_left: np.ndarray
+
+    @property
+    def n_vertices(self) -> int:
+        return len(self.mean)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_sfm_cached(folder: str) -> FaceModel:
+    import eos
+
+    root = Path(folder)
+    try:
+        model = eos.morphablemodel.load_model(str(root / "sfm_shape_3448.bin"))
+        blendshapes = eos.morphablemodel.load_blendshapes(str(root / "expression_blendshapes_3448.bin"))
+    except RuntimeError as exc:
+        raise ModelAssetError(f"{root}: cannot load the Surrey Face Model ({exc})") from exc
+    shape = model.get_shape_model()
+    mapping = {}
+    for line in (root / "ibug_to_sfm.txt").read_text().splitlines():
+        m = re.match(r"\s*(\d+)\s*=\s*(\d+)", line)
+        if m:
+            mapping[int(m.group(1))] = int(m.group(2))
+    contours = json.loads((root / "sfm_model_contours.json").read_text())["model_contour"]
+    return FaceModel(
+        mean=np.asarray(shape.get_mean(), np.float64).reshape(-1, 3),
+        identity=np.asarray(shape.get_rescaled_pca_basis(), np.float64),
+        expression=np.stack([np.asarray(b.deformation, np.float64) for b in blendshapes], axis=1),
+        triangles=np.asarray(shape.get_triangle_list(), np.int32),
+        landmark_vertex=np.array([mapping.get(k, -1) if k < 61 else -1 for k in range(1, 69)]),
+        contour_right=np.asarray(contours["right_contour"]),
+        contour_left=np.asarray(contours["left_contour"]),
+    )
+
+
+def load_sfm(sfm_dir: str | os.PathLike | None = None) -> FaceModel:
+    """Load the Surrey Face Model 3448 with its expression blendshapes (see :mod:`fasprep.models`)."""
+    return _load_sfm_cached(str(find_sfm(sfm_dir)))
+
+
+@dataclass
+class Fit:
+    """A fitted face in one image.
+
+    Attributes
+    ----------
+    scale : float, pixels per mm
+    rotation : (3, 3) float64, model to camera
+    translation : (2,) float64, pixels (image x; y up, i.e. ``-y``)
+    identity : (K,) float64
+    expression : (E,) float64
+    vertices : (N, 3) float64, model space, mm
+    rmse_px : float
+        Root-mean-square landmark reprojection error, pixels.
+    """
+
+    scale: float
+    rotation: np.ndarray
+    translation: np.ndarray
+    identity: np.ndarray
+    expression: np.ndarray
+    vertices: np.ndarray
+    rmse_px: float
+
+    def project(self, vertices: np.ndarray | None = None) -> np.ndarray:
+        """Image positions (x, y pixels, y down) and depth (pixels, larger = nearer): (N, 3)."""
+        v = self.vertices if vertices is None else vertices
+        cam = self.scale * v @ self.rotation.T
+        return np.column_stack([cam[:, 0] + self.translation[0], -(cam[:, 1] + self.translation[1]), cam[:, 2]])
+
+
+def _scaled_rotation(X: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Scaled orthographic camera from 3D-2D pairs: nearest scaled rotation to the affine fit."""
+    Xm, xm = X.mean(axis=0), x.mean(axis=0)
+    P = np.linalg.lstsq(X - Xm, x - xm, rcond=None)[0].T  # (2, 3)
+    u, sv, vt = np.linalg.svd(P, full_matrices=False)
+    r12 = u @ vt
+    R = np.vstack([r12, np.cross(r12[0], r12[1])])
+    s = float(sv.mean())
+    return s, R, xm - s * r12 @ Xm
+
+
+def _contour_vertices(model: FaceModel, proj: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Model vertex for each iBUG point: fixed ones, and for the jaw the nearest contour vertex.
+
+    -1 where the model defines no vertex (iBUG 61 and 65, the inner mouth corners).
+    """
+    vid = model.landmark_vertex.copy()
+    for rows, cands in ((_CONTOUR_RIGHT, model.contour_right), (_CONTOUR_LEFT, model.contour_left)):
+        d = np.linalg.norm(pts[rows, None, :] - proj[None, cands, :2], axis=2)
+        vid[rows] = cands[np.argmin(d, axis=1)]
+    return vid
+
+
+def _solve_coefficients(blocks: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]], model: FaceModel,
+                        base: np.ndarray, *, fit_identity: bool, sigma_mm: float, expression_weight: float):
+    """Ridge solve for identity (shared) and expression (per frame) coefficients.
+
+    ``blocks``: per frame (scale, R, t, vertex ids, image points in y-up coordinates).
+    Residuals are measured in model millimetres (image / scale) against ``sigma_mm``.
+    """
+    K, E = model.identity.shape[1], model.expression.shape[1]
+    n_frames = len(blocks)
+    n_unknown = (K if fit_identity else 0) + E * n_frames
+    rows_a, rows_b = [], []
+    for f, (s, R, t, vid, pts) in enumerate(blocks):
+        idx = (3 * vid[:, None] + np.arange(3)).ravel()
+        r12 = R[:2]
+        # residual (mm) = (pts - t)/s - r12 @ (base + B a + E b) per point
+        target = ((pts - t) / s - base[vid] @ r12.T).ravel()
+        def project_basis(basis):
+            b = basis[idx].reshape(len(vid), 3, -1)
+            return np.einsum("ij,njk->nik", r12, b).reshape(2 * len(vid), -1)
+        a = np.zeros((2 * len(vid), n_unknown))
+        col = 0
+        if fit_identity:
+            a[:, :K] = project_basis(model.identity)
+            col = K
+        a[:, col + f * E: col + (f + 1) * E] = project_basis(model.expression)
+        rows_a.append(a / sigma_mm)
+        rows_b.append(target / sigma_mm)
+    prior = np.ones(n_unknown)
+    prior[(K if fit_identity else 0):] = expression_weight
+    A = np.vstack(rows_a + [np.diag(prior)])
+    b = np.concatenate(rows_b + [np.zeros(n_unknown)])
+    coef = np.linalg.lstsq(A, b, rcond=None)[0]
+    ident = coef[:K] if fit_identity else None
+    expr = coef[(K if fit_identity else 0):].reshape(n_frames, E)
+    return ident, np.clip(expr, 0.0, None)  # blendshapes only add expressions
+
+
+def _check_points(points: np.ndarray) -> np.ndarray:
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim < 2 or pts.shape[-2] != 68 or pts.shape[-1] not in (2, 3):
+        raise InputError("landmarks", f"expected iBUG-68 points of shape (..., 68, 2), got {pts.shape}")
+    pts = pts[..., :2]
+    if not np.all(np.isfinite(pts)):
+        raise InputError("landmarks", "contains NaN or inf")
+    return pts
+
+
+def fit_3dmm(landmarks68: np.ndarray, model: FaceModel, *, identity: np.ndarray | None = None,
+             n_iter: int = 3, sigma_mm: float = 1.0, expression_weight: float = 1.0) -> Fit:
+    """Fit the morphable model to one face's iBUG-68 landmarks.
+
+    Parameters
+    ----------
+    landmarks68 : np.ndarray, shape (68, 2), float, pixels (y down)
+        From :func:`fasprep.face.to_ibug68` (a third column, z, is ignored).
+    model : FaceModel
+        From :func:`load_sfm`.
+    identity : np.ndarray, shape (K,), optional
+        Keep this identity (from :func:`fit_identity`) and fit only pose and expression.
+    n_iter : int
+        Alternations of pose, contour matching and shape.
+    sigma_mm : float
+        Expected landmark error in model millimetres: the weight of the data against the prior.
+    expression_weight : float
+        Prior weight of the blendshape coefficients relative to identity's.
+
+    Returns
+    -------
+    Fit
+    """
+    pts = _check_points(landmarks68) * (1.0, -1.0)  # y up, like the model
+    fixed = identity is not None
+    ident = np.zeros(model.identity.shape[1]) if identity is None else np.asarray(identity, np.float64)
+    expr = np.zeros(model.expression.shape[1])
+    base = model.mean + (model.identity @ ident).reshape(-1, 3)
+    shape = base
+    known = model.landmark_vertex >= 0
+    s, R, t = _scaled_rotation(shape[model.landmark_vertex[known]], pts[known])
+    for _ in range(n_iter):
+        vid = _contour_vertices(model, s * shape @ R[:2].T + t, pts)
+        use = vid >= 0
+        vid, used_pts = vid[use], pts[use]
+        s, R, t = _scaled_rotation(shape[vid], used_pts)
+        new_ident, e = _solve_coefficients([(s, R, t, vid, used_pts)], model, base if fixed else model.mean,
+                                           fit_identity=not fixed, sigma_mm=sigma_mm,
+                                           expression_weight=expression_weight)
+        if not fixed:
+            ident = new_ident
+            base = model.mean + (model.identity @ ident).reshape(-1, 3)
+        expr = e[0]
+        shape = base + (model.expression @ expr).reshape(-1, 3)
+    s, R, t = _scaled_rotation(shape[vid], used_pts)
+    err = (s * shape[vid] @ R[:2].T + t) - used_pts
+    return Fit(scale=s, rotation=R, translation=t, identity=ident, expression=expr, vertices=shape,
+               rmse_px=float(np.sqrt((err ** 2).sum(axis=1).mean())))
+
+
+def fit_identity(landmarks68: np.ndarray, model: FaceModel, *, n_iter: int = 3, sigma_mm: float = 1.0,
+                 expression_weight: float = 1.0) -> np.ndarray:
+    """One identity for several views of the same face (a video's keyframes).
+
+    Poses and expressions are per keyframe; the identity coefficients are shared, so they are
+    fitted to all views at once.
+
+    Parameters
+    ----------
+    landmarks68 : np.ndarray, shape (F, 68, 2), float, pixels
+
+    Returns
+    -------
+    np.ndarray, shape (K,), float64
+    """
+    pts_all = _check_points(landmarks68).reshape(-1, 68, 2) * (1.0, -1.0)
+    K, E = model.identity.shape[1], model.expression.shape[1]
+    ident = np.zeros(K)
+    exprs = np.zeros((len(pts_all), E))
+    known = model.landmark_vertex >= 0
+    for _ in range(n_iter):
+        base = model.mean + (model.identity @ ident).reshape(-1, 3)
+        blocks = []
+        for pts, e in zip(pts_all, exprs):
+            shape = base + (model.expression @ e).reshape(-1, 3)
+            s, R, t = _scaled_rotation(shape[model.landmark_vertex[known]], pts[known])
+            vid = _contour_vertices(model, s * shape @ R[:2].T + t, pts)
+            use = vid >= 0
+            s, R, t = _scaled_rotation(shape[vid[use]], pts[use])
+            blocks.append((s, R, t, vid[use], pts[use]))
+        ident, exprs = _solve_coefficients(blocks, model, model.mean, fit_identity=True, sigma_mm=sigma_mm,
+                                           expression_weight=expression_weight)
+    return ident
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def square_box(points: np.ndarray, *, scale: float = 1.3) -> np.ndarray:
+    """Square crop box around points: centre of their bounding box, side ``scale`` times its larger side.
+
+    Parameters
+    ----------
+    points : np.ndarray, shape (N, 2+), pixels
+
+    Returns
+    -------
+    np.ndarray, shape (4,), float64: x1, y1, x2, y2 in pixels
+    """
+    p = np.asarray(points, dtype=np.float64)[:, :2]
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    c, half = (lo + hi) / 2, scale * (hi - lo).max() / 2
+    return np.r_[c - half, c + half]
+
+
+def rasterize(xyz: np.ndarray, triangles: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Z-buffer rendering of a triangle mesh into a ``size`` x ``size`` grid.
+
+    Each pixel centre (i + 0.5) inside a triangle takes the triangle's barycentrically
+    interpolated z; the largest z (nearest) wins. Fully vectorised: every (triangle, pixel in its
+    bounding box) pair is tested at once.
+
+    Parameters
+    ----------
+    xyz : np.ndarray, shape (N, 3), float
+        Vertex x, y in grid units (0 = left/top edge, ``size`` = right/bottom edge) and z.
+    triangles : np.ndarray, shape (M, 3), int
+    size : int
+
+    Returns
+    -------
+    z : np.ndarray, shape (size, size), float64, -inf where no triangle covers the pixel
+    mask : np.ndarray, shape (size, size), bool
+    """
+    tri = xyz[triangles]  # (M, 3, 3)
+    lo = np.maximum(np.ceil(tri[:, :, :2].min(axis=1) - 0.5), 0).astype(np.int64)
+    hi = np.minimum(np.floor(tri[:, :, :2].max(axis=1) - 0.5), size - 1).astype(np.int64)
+    n = np.clip(hi - lo + 1, 0, None)
+    count = n[:, 0] * n[:, 1]
+    keep = count > 0
+    tri, lo, n, count = tri[keep], lo[keep], n[keep], count[keep]
+    zbuf = np.full(size * size, -np.inf)
+    if len(tri):
+        t = np.repeat(np.arange(len(tri)), count)
+        k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        px = lo[t, 0] + k % n[t, 0]
+        py = lo[t, 1] + k // n[t, 0]
+        a, b, c = tri[t, 0], tri[t, 1], tri[t, 2]
+        x, y = px + 0.5, py + 0.5
+        den = (b[:, 1] - c[:, 1]) * (a[:, 0] - c[:, 0]) + (c[:, 0] - b[:, 0]) * (a[:, 1] - c[:, 1])
+        ok = np.abs(den) > 1e-12
+        den = np.where(ok, den, 1.0)
+        w0 = ((b[:, 1] - c[:, 1]) * (x - c[:, 0]) + (c[:, 0] - b[:, 0]) * (y - c[:, 1])) / den
+        w1 = ((c[:, 1] - a[:, 1]) * (x - c[:, 0]) + (a[:, 0] - c[:, 0]) * (y - c[:, 1])) / den
+        w2 = 1.0 - w0 - w1
+        inside = ok & (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
+        z = w0 * a[:, 2] + w1 * b[:, 2] + w2 * c[:, 2]
+        np.maximum.at(zbuf, (py * size + px)[inside], z[inside])
+    zbuf = zbuf.reshape(size, size)
+    return zbuf, np.isfinite(zbuf)
+
+
+def normalise_depth(z: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Depth label from a z-buffer: [0, 1] over the face, nearest = 1, background 0.
+
+    Parameters
+    ----------
+    z : np.ndarray, shape (S, S), float, larger = nearer
+    mask : np.ndarray, shape (S, S), bool
+
+    Returns
+    -------
+    np.ndarray, shape (S, S), float32
+    """
+    out = np.zeros(z.shape, np.float32)
+    if mask.any():
+        zmin, zmax = z[mask].min(), z[mask].max()
+        out[mask] = (z[mask] - zmin) / max(zmax - zmin, 1e-9)
+    return out
+
+
+def to_grid(points_xyz: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """Image points (x, y pixels) and depth mapped into a ``size`` grid over a crop box."""
+    g = np.array(points_xyz, dtype=np.float64, copy=True)
+    side = box[2] - box[0]
+    g[:, 0] = (g[:, 0] - box[0]) / side * size
+    g[:, 1] = (g[:, 1] - box[1]) / side * size
+    return g
+
+
+def render_depth(points_xyz: np.ndarray, triangles: np.ndarray, box: np.ndarray, *, size: int = 32
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Depth label and mask of a posed mesh inside a square crop box.
+
+    Parameters
+    ----------
+    points_xyz : np.ndarray, shape (N, 3), float
+        Vertex image x, y (pixels, y down) and depth (pixels, larger = nearer), e.g.
+        :meth:`Fit.project` or MediaPipe landmarks via :func:`mesh_points`.
+    triangles : np.ndarray, shape (M, 3), int
+    box : np.ndarray, shape (4,), float: x1, y1, x2, y2 of the square crop, pixels
+    size : int
+        Output side S.
+
+    Returns
+    -------
+    depth : np.ndarray, shape (S, S), float32 in [0, 1], near = 1, background 0
+    mask : np.ndarray, shape (S, S), bool
+    """
+    z, mask = rasterize(to_grid(points_xyz, box, size), triangles, size)
+    return normalise_depth(z, mask), mask

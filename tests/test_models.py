@@ -1,0 +1,82 @@
+"""Finding and fetching the Surrey Face Model (served from loopback, never the internet)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+
+import pytest
+
+from fasprep import models
+from fasprep.errors import ModelAssetError
+
+
+@pytest.fixture()
+def sfm_server(shared_data, tmp_path):
+    """A local HTTP server holding a copy of the SFM files; yields (url template, its folder)."""
+    served = tmp_path / "served"
+    shutil.copytree(shared_data.parent / "models" / "sfm", served)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{{name}}", served
+    server.shutdown()
+
+
+def test_fetch_downloads_verifies_and_skips_good_files(sfm_server, tmp_path):
+    url, _ = sfm_server
+    fetched = []
+    dest = models.fetch_sfm(tmp_path / "cache", url=url, progress=fetched.append)
+    assert sorted(fetched) == sorted(models.SFM_FILES)
+    models.verify_sfm(dest)
+    assert models.find_sfm(dest) == dest
+    fetched.clear()
+    models.fetch_sfm(dest, url=url, progress=fetched.append)
+    assert fetched == []  # all present with the right checksum
+
+
+def test_fetch_rejects_a_corrupt_file(sfm_server, tmp_path):
+    url, served = sfm_server
+    path = served / "sfm_model_contours.json"
+    path.write_bytes(path.read_bytes().replace(b"380", b"381"))
+    with pytest.raises(ModelAssetError, match="sfm_model_contours.json: sha256 mismatch"):
+        models.fetch_sfm(tmp_path / "cache", url=url)
+    assert not (tmp_path / "cache" / "sfm_model_contours.json").exists()
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]
+
+
+def test_lookup_order_and_message(tmp_path, monkeypatch, shared_data):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("FASPREP_SFM_DIR", raising=False)
+    with pytest.raises(ModelAssetError, match=r"not found in .*xdg/fasprep/sfm \(user cache"):
+        models.find_sfm()
+    real = shared_data.parent / "models" / "sfm"
+    monkeypatch.setenv("FASPREP_SFM_DIR", str(real))
+    assert models.find_sfm() == real
+    with pytest.raises(ModelAssetError, match=r"\(--sfm-dir; missing sfm_shape_3448.bin"):
+        models.find_sfm(tmp_path)  # an explicit folder wins over the environment
+
+
+def test_verify_detects_tampering(tmp_path, shared_data):
+    copy = tmp_path / "sfm"
+    shutil.copytree(shared_data.parent / "models" / "sfm", copy)
+    models.verify_sfm(copy)
+    (copy / "ibug_to_sfm.txt").write_text("changed")
+    with pytest.raises(ModelAssetError, match="ibug_to_sfm.txt: sha256 mismatch"):
+        models.verify_sfm(copy)
+
+
+def test_models_where_cli(shared_data, tmp_path):
+    from click.testing import CliRunner
+
+    from fasprep.cli import main
+
+    real = shared_data.parent / "models" / "sfm"
+    res = CliRunner().invoke(main, ["models", "where", "--sfm-dir", str(real)])
+    assert res.exit_code == 0 and res.stdout.strip() == str(real)
+    res = CliRunner().invoke(main, ["models", "where", "--sfm-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "fasprep: error: Surrey Face Model not found" in res.output
