@@ -169,6 +169,54 @@ def demo_cmd(out, hr, seconds):
         click.echo(f"  wrote {p}")
 
 
+@main.command("depth")
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the outputs.")
+@click.option("--depth-source", type=click.Choice(["sfm", "mesh"]), default="sfm", show_default=True,
+              help="sfm: Surrey Face Model fit (non-commercial licence); mesh: MediaPipe's own mesh (licence-clean).")
+@click.option("--size", type=click.IntRange(8, 512), default=32, show_default=True, help="Side S of the depth label.")
+@click.option("--crop-scale", type=click.FloatRange(1.0, 3.0), default=1.3, show_default=True,
+              help="Square crop side over the face's size.")
+@click.option("--preview-size", type=click.IntRange(64, 1024), default=256, show_default=True,
+              help="Side of each picture in the previews, pixels.")
+@click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Surrey Face Model folder [default: $FASPREP_SFM_DIR, then the user cache].")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
+def depth_cmd(input_path, out_dir, depth_source, size, crop_scale, preview_size, sfm_dir, progress):
+    """Dense depth labels of the face in INPUT, an image or a video.
+
+    Writes OUT/<name>_depth.npz (depth (T,S,S), mask, nrr_grid (T,S,S,2), face_ok, box,
+    iBUG-68 landmarks, fit RMSE), OUT/<name>_depth.png (crop | depth | overlay) and, for a
+    video, OUT/<name>_depth_sheet.png (the same over time). Exit status 2, with one line on
+    stderr, for unreadable input, no face, or a missing Surrey Face Model.
+
+    \b
+    Examples:
+      fasprep depth face.jpg --out depth-out
+      fasprep depth clip.mp4 --out depth-out --depth-source mesh --size 64
+    """
+    from .depth_labels import depth_labels, is_image
+    from .report import write_contact_sheet, write_depth_preview
+
+    if progress is None:
+        progress = sys.stderr.isatty()
+    labels, crops = depth_labels(input_path, source=depth_source, size=size, crop_scale=crop_scale,
+                                 sfm_dir=sfm_dir, crop_px=preview_size, progress=progress)
+    stem = Path(out_dir) / f"{input_path.stem}_depth"
+    written = [labels.save(f"{stem}.npz"), write_depth_preview(labels, crops, f"{stem}.png")]
+    if not is_image(input_path):
+        from .io import probe_video
+
+        written.append(write_contact_sheet(labels, crops, f"{stem}_sheet.png", fps=probe_video(input_path).fps))
+    ok = labels.face_ok
+    rmse = labels.fit_rmse_px[ok]
+    click.echo(f"{input_path}: {depth_source} depth {size}x{size} on {ok.sum()} of {len(ok)} frame(s)"
+               + (f", fit RMSE {np.nanmean(rmse):.2f} px" if depth_source == "sfm" else ""))
+    for p in written:
+        click.echo(f"  wrote {p}")
+
+
 @main.group("models")
 def models_group():
     """Model files that fasprep cannot ship: the Surrey Face Model (SFM) for `--depth-source sfm`."""

@@ -139,6 +139,60 @@ def _scaled_rotation(X: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray, n
     return s, R, xm - s * r12 @ Xm
 
 
+def _similarity(X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Scaled rotation from 3D-3D pairs (Umeyama 1991): ``Y ~ s R X + t``; returns s, R, t[:2]."""
+    Xm, Ym = X.mean(axis=0), Y.mean(axis=0)
+    Xc, Yc = X - Xm, Y - Ym
+    u, sv, vt = np.linalg.svd(Yc.T @ Xc)
+    d = np.sign(np.linalg.det(u @ vt))
+    D = np.diag([1.0, 1.0, d])
+    R = u @ D @ vt
+    s = float((sv * np.diag(D)).sum() / (Xc ** 2).sum())
+    return s, R, (Ym - s * R @ Xm)[:2]
+
+
+def _pose(X: np.ndarray, pts: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Camera from model points and image points: 3D similarity when the points carry depth
+    (MediaPipe's z removes the pitch/yaw reversal ambiguity of an orthographic view), else the
+    scaled orthographic fit to x, y."""
+    if pts.shape[1] == 3:
+        # Start from the 3D alignment, then move to the nearest 2D reprojection optimum: the
+        # image decides the pose, MediaPipe's depth only which of the mirror-ambiguous ones.
+        _, R, _ = _similarity(X, pts)
+        q = X @ R[:2].T
+        qm, pm = q.mean(axis=0), pts[:, :2].mean(axis=0)
+        s = float(((q - qm) * (pts[:, :2] - pm)).sum() / ((q - qm) ** 2).sum())
+        return _refine_pose(X, pts[:, :2], s, R, pm - s * qm)
+    return _scaled_rotation(X, pts)
+
+
+def _refine_pose(X: np.ndarray, xy: np.ndarray, s: float, R: np.ndarray, t: np.ndarray,
+                 n_iter: int = 6) -> tuple[float, np.ndarray, np.ndarray]:
+    """Gauss-Newton on the 2D reprojection error over rotation (left increment), scale and shift."""
+    n = len(X)
+    for _ in range(n_iter):
+        Y = X @ R.T  # rotated points
+        r = (s * Y[:, :2] + t - xy).ravel()
+        # d(s * (exp(w) Y)[:2]) / dw = s * (w x Y)[:2] = -s * skew(Y)[:2]
+        J = np.zeros((2 * n, 6))
+        J[0::2, 0:3] = s * np.column_stack([np.zeros(n), Y[:, 2], -Y[:, 1]])
+        J[1::2, 0:3] = s * np.column_stack([-Y[:, 2], np.zeros(n), Y[:, 0]])
+        J[0::2, 3], J[1::2, 3] = Y[:, 0], Y[:, 1]
+        J[0::2, 4] = 1.0
+        J[1::2, 5] = 1.0
+        step = np.linalg.lstsq(J, -r, rcond=None)[0]
+        w = step[:3]
+        angle = np.linalg.norm(w)
+        if angle > 1e-12:
+            k = w / angle
+            K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+            R = (np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K) @ R
+        s, t = s + step[3], t + step[4:]
+        if angle < 1e-6:
+            break
+    return float(s), R, t
+
+
 def _contour_vertices(model: FaceModel, proj: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Model vertex for each iBUG point: fixed ones, and for the jaw the nearest contour vertex.
 
@@ -191,21 +245,29 @@ def _solve_coefficients(blocks: list[tuple[float, np.ndarray, np.ndarray, np.nda
 def _check_points(points: np.ndarray) -> np.ndarray:
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim < 2 or pts.shape[-2] != 68 or pts.shape[-1] not in (2, 3):
-        raise InputError("landmarks", f"expected iBUG-68 points of shape (..., 68, 2), got {pts.shape}")
-    pts = pts[..., :2]
+        raise InputError("landmarks", f"expected iBUG-68 points of shape (..., 68, 2 or 3), got {pts.shape}")
     if not np.all(np.isfinite(pts)):
         raise InputError("landmarks", "contains NaN or inf")
     return pts
 
 
+def _y_up(pts: np.ndarray) -> np.ndarray:
+    """Image points (y down) in the model's orientation (y up); z, if present, is kept."""
+    flip = np.ones(pts.shape[-1])
+    flip[1] = -1.0
+    return pts * flip
+
+
 def fit_3dmm(landmarks68: np.ndarray, model: FaceModel, *, identity: np.ndarray | None = None,
-             n_iter: int = 3, sigma_mm: float = 1.0, expression_weight: float = 1.0) -> Fit:
+             n_iter: int = 3, sigma_mm: float = 0.7, expression_weight: float = 1.0) -> Fit:
     """Fit the morphable model to one face's iBUG-68 landmarks.
 
     Parameters
     ----------
-    landmarks68 : np.ndarray, shape (68, 2), float, pixels (y down)
-        From :func:`fasprep.face.to_ibug68` (a third column, z, is ignored).
+    landmarks68 : np.ndarray, shape (68, 2) or (68, 3), float, pixels (y down)
+        From :func:`fasprep.face.to_ibug68`. With a third column (MediaPipe's depth, larger =
+        nearer) the head pose is a 3D alignment, free of the pitch/yaw reversal that a 2D-only
+        orthographic pose suffers; the shape is always fitted to x, y.
     model : FaceModel
         From :func:`load_sfm`.
     identity : np.ndarray, shape (K,), optional
@@ -221,19 +283,20 @@ def fit_3dmm(landmarks68: np.ndarray, model: FaceModel, *, identity: np.ndarray 
     -------
     Fit
     """
-    pts = _check_points(landmarks68) * (1.0, -1.0)  # y up, like the model
+    pts = _y_up(_check_points(landmarks68))
+    xy = pts[:, :2]
     fixed = identity is not None
     ident = np.zeros(model.identity.shape[1]) if identity is None else np.asarray(identity, np.float64)
     expr = np.zeros(model.expression.shape[1])
     base = model.mean + (model.identity @ ident).reshape(-1, 3)
     shape = base
     known = model.landmark_vertex >= 0
-    s, R, t = _scaled_rotation(shape[model.landmark_vertex[known]], pts[known])
+    s, R, t = _pose(shape[model.landmark_vertex[known]], pts[known])
     for _ in range(n_iter):
-        vid = _contour_vertices(model, s * shape @ R[:2].T + t, pts)
+        vid = _contour_vertices(model, s * shape @ R[:2].T + t, xy)
         use = vid >= 0
-        vid, used_pts = vid[use], pts[use]
-        s, R, t = _scaled_rotation(shape[vid], used_pts)
+        vid, used_pts = vid[use], xy[use]
+        s, R, t = _pose(shape[vid], pts[use])
         new_ident, e = _solve_coefficients([(s, R, t, vid, used_pts)], model, base if fixed else model.mean,
                                            fit_identity=not fixed, sigma_mm=sigma_mm,
                                            expression_weight=expression_weight)
@@ -242,13 +305,13 @@ def fit_3dmm(landmarks68: np.ndarray, model: FaceModel, *, identity: np.ndarray 
             base = model.mean + (model.identity @ ident).reshape(-1, 3)
         expr = e[0]
         shape = base + (model.expression @ expr).reshape(-1, 3)
-    s, R, t = _scaled_rotation(shape[vid], used_pts)
+    s, R, t = _pose(shape[vid], pts[use])
     err = (s * shape[vid] @ R[:2].T + t) - used_pts
     return Fit(scale=s, rotation=R, translation=t, identity=ident, expression=expr, vertices=shape,
                rmse_px=float(np.sqrt((err ** 2).sum(axis=1).mean())))
 
 
-def fit_identity(landmarks68: np.ndarray, model: FaceModel, *, n_iter: int = 3, sigma_mm: float = 1.0,
+def fit_identity(landmarks68: np.ndarray, model: FaceModel, *, n_iter: int = 3, sigma_mm: float = 0.7,
                  expression_weight: float = 1.0) -> np.ndarray:
     """One identity for several views of the same face (a video's keyframes).
 
@@ -263,7 +326,8 @@ def fit_identity(landmarks68: np.ndarray, model: FaceModel, *, n_iter: int = 3, 
     -------
     np.ndarray, shape (K,), float64
     """
-    pts_all = _check_points(landmarks68).reshape(-1, 68, 2) * (1.0, -1.0)
+    pts_all = _y_up(_check_points(landmarks68))
+    pts_all = pts_all.reshape(-1, 68, pts_all.shape[-1])
     K, E = model.identity.shape[1], model.expression.shape[1]
     ident = np.zeros(K)
     exprs = np.zeros((len(pts_all), E))
@@ -273,11 +337,11 @@ def fit_identity(landmarks68: np.ndarray, model: FaceModel, *, n_iter: int = 3, 
         blocks = []
         for pts, e in zip(pts_all, exprs):
             shape = base + (model.expression @ e).reshape(-1, 3)
-            s, R, t = _scaled_rotation(shape[model.landmark_vertex[known]], pts[known])
-            vid = _contour_vertices(model, s * shape @ R[:2].T + t, pts)
+            s, R, t = _pose(shape[model.landmark_vertex[known]], pts[known])
+            vid = _contour_vertices(model, s * shape @ R[:2].T + t, pts[:, :2])
             use = vid >= 0
-            s, R, t = _scaled_rotation(shape[vid[use]], pts[use])
-            blocks.append((s, R, t, vid[use], pts[use]))
+            s, R, t = _pose(shape[vid[use]], pts[use])
+            blocks.append((s, R, t, vid[use], pts[use, :2]))
         ident, exprs = _solve_coefficients(blocks, model, model.mean, fit_identity=True, sigma_mm=sigma_mm,
                                            expression_weight=expression_weight)
     return ident
@@ -399,3 +463,154 @@ def render_depth(points_xyz: np.ndarray, triangles: np.ndarray, box: np.ndarray,
     """
     z, mask = rasterize(to_grid(points_xyz, box, size), triangles, size)
     return normalise_depth(z, mask), mask
+
+
+# --- video -------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoFit:
+    """Per-frame fits of one face through a video, with one identity.
+
+    Attributes (T frames)
+    ----------
+    identity : (K,) float64
+    scale : (T,) float64; rotation : (T, 3, 3); translation : (T, 2); expression : (T, E)
+        NaN on frames without a face.
+    ok : (T,) bool
+    rmse_px : (T,) float64
+    """
+
+    identity: np.ndarray
+    scale: np.ndarray
+    rotation: np.ndarray
+    translation: np.ndarray
+    expression: np.ndarray
+    ok: np.ndarray
+    rmse_px: np.ndarray
+
+    def frame(self, model: FaceModel, t: int) -> Fit:
+        """The fit of frame ``t`` (a frame with a face)."""
+        base = model.mean + (model.identity @ self.identity).reshape(-1, 3)
+        vertices = base + (model.expression @ self.expression[t]).reshape(-1, 3)
+        return Fit(scale=float(self.scale[t]), rotation=self.rotation[t], translation=self.translation[t],
+                   identity=self.identity, expression=self.expression[t], vertices=vertices,
+                   rmse_px=float(self.rmse_px[t]))
+
+
+def keyframes(ok: np.ndarray, n: int = 8) -> np.ndarray:
+    """Up to ``n`` frame indices with a face, spread evenly over the video."""
+    idx = np.flatnonzero(ok)
+    if len(idx) <= n:
+        return idx
+    return idx[np.round(np.linspace(0, len(idx) - 1, n)).astype(int)]
+
+
+def _smooth_runs(values: np.ndarray, ok: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing along time, separately within each run of ``ok`` frames."""
+    from scipy.ndimage import gaussian_filter1d
+
+    out = values.copy()
+    if sigma <= 0:
+        return out
+    edges = np.flatnonzero(np.diff(np.r_[0, ok.astype(np.int8), 0]))
+    for a, b in zip(edges[0::2], edges[1::2]):
+        out[a:b] = gaussian_filter1d(values[a:b], sigma, axis=0, mode="nearest")
+    return out
+
+
+def _orthonormalise(R: np.ndarray) -> np.ndarray:
+    u, _, vt = np.linalg.svd(R)
+    d = np.sign(np.linalg.det(u @ vt))
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+def fit_video(landmarks68: np.ndarray, ok: np.ndarray, model: FaceModel, *, n_keyframes: int = 8,
+              smooth_frames: float = 1.0, **fit_kw) -> VideoFit:
+    """Fit a face through a video: identity once from keyframes, then pose and expression per frame.
+
+    Parameters
+    ----------
+    landmarks68 : np.ndarray, shape (T, 68, 2 or 3), float, pixels
+        Rows of frames without a face are ignored.
+    ok : np.ndarray, shape (T,), bool
+        Frames with a face.
+    model : FaceModel
+    n_keyframes : int
+        Frames the identity is fitted to, spread over the video.
+    smooth_frames : float
+        Gaussian sigma, in frames, of the temporal smoothing of pose and expression (within
+        each run of tracked frames; 0 = none).
+    **fit_kw
+        ``sigma_mm``, ``expression_weight``, ``n_iter`` of :func:`fit_3dmm`.
+
+    Returns
+    -------
+    VideoFit
+    """
+    ok = np.asarray(ok, dtype=bool)
+    T = len(ok)
+    if not ok.any():
+        raise InputError("landmarks", "no frame with a face to fit")
+    lm = np.asarray(landmarks68, dtype=np.float64)
+    identity = fit_identity(lm[keyframes(ok, n_keyframes)], model, **fit_kw)
+    E = model.expression.shape[1]
+    scale, rot = np.full(T, np.nan), np.full((T, 3, 3), np.nan)
+    trans, expr, rmse = np.full((T, 2), np.nan), np.full((T, E), np.nan), np.full(T, np.nan)
+    for t in np.flatnonzero(ok):
+        f = fit_3dmm(lm[t], model, identity=identity, **fit_kw)
+        scale[t], rot[t], trans[t], expr[t], rmse[t] = f.scale, f.rotation, f.translation, f.expression, f.rmse_px
+    if smooth_frames > 0:
+        scale = _smooth_runs(scale, ok, smooth_frames)
+        trans = _smooth_runs(trans, ok, smooth_frames)
+        expr = _smooth_runs(expr, ok, smooth_frames)
+        smoothed = _smooth_runs(rot.reshape(T, 9), ok, smooth_frames).reshape(T, 3, 3)
+        rot[ok] = [_orthonormalise(r) for r in smoothed[ok]]
+    return VideoFit(identity=identity, scale=scale, rotation=rot, translation=trans, expression=expr,
+                    ok=ok, rmse_px=rmse)
+
+
+# --- non-rigid registration grid -----------------------------------------------------------------
+
+
+def grid_vertices(layout_xy: np.ndarray, size: int, *, crop_scale: float = 1.3) -> np.ndarray:
+    """The fixed vertices of an S x S frontal grid, for the NRR layer.
+
+    Cell (i, j) of an S x S grid laid over the frontal face (the square box of ``layout_xy``
+    at ``crop_scale``, the same framing as the crops) takes the vertex nearest its centre.
+
+    Parameters
+    ----------
+    layout_xy : np.ndarray, shape (N, 2), float
+        Frontal positions of the mesh vertices, y down.
+    size : int
+
+    Returns
+    -------
+    np.ndarray, shape (size, size), int64: vertex index per cell, row-major (y, x).
+    """
+    box = square_box(layout_xy, scale=crop_scale)
+    c = (np.arange(size) + 0.5) / size * (box[2] - box[0])
+    gx, gy = np.meshgrid(box[0] + c, box[1] + c)
+    cells = np.column_stack([gx.ravel(), gy.ravel()])
+    d = ((cells[:, None, :] - layout_xy[None, :, :]) ** 2).sum(axis=2)
+    return np.argmin(d, axis=1).reshape(size, size)
+
+
+def nrr_grid(points_xy: np.ndarray, vertices: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Where the grid's vertices are in the crop, in torch ``grid_sample`` coordinates.
+
+    Parameters
+    ----------
+    points_xy : np.ndarray, shape (N, 2+), float, pixels: the posed mesh in the frame
+    vertices : np.ndarray, shape (S, S), int: from :func:`grid_vertices`
+    box : np.ndarray, shape (4,): the square crop, pixels
+
+    Returns
+    -------
+    np.ndarray, shape (S, S, 2), float32: (x, y) in [-1, 1] over the crop (-1 = left/top edge,
+    +1 = right/bottom edge, i.e. ``align_corners=False``); values outside mean outside the crop.
+    """
+    p = np.asarray(points_xy, dtype=np.float64)[vertices][..., :2]
+    side = box[2] - box[0]
+    return (2.0 * (p - box[:2]) / side - 1.0).astype(np.float32)

@@ -76,3 +76,60 @@ def plot_rppg(result: RppgResult, path: str | os.PathLike) -> Path:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
+
+
+def _depth_rgb(depth: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    d = cv2.resize(depth.astype(np.float32), (size, size), interpolation=cv2.INTER_NEAREST)
+    return cv2.cvtColor((np.clip(d, 0, 1) * 255).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+
+
+def depth_panel(crop: np.ndarray, depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """One row: the face crop | its depth map | the depth over the crop (magma colours).
+
+    Parameters
+    ----------
+    crop : (P, P, 3) uint8 RGB; depth : (S, S) float in [0, 1]; mask : (S, S) bool
+
+    Returns
+    -------
+    (P, 3P, 3) uint8 RGB
+    """
+    import cv2
+
+    size = crop.shape[0]
+    grey = _depth_rgb(depth, size)
+    colour = cv2.applyColorMap(grey[..., 0], cv2.COLORMAP_MAGMA)[..., ::-1]
+    m = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
+    overlay = crop.copy()
+    overlay[m] = (0.45 * crop[m] + 0.55 * colour[m]).astype(np.uint8)
+    return np.hstack([crop, grey, overlay])
+
+
+def write_depth_preview(labels, crops: dict, path: str | os.PathLike, *, frame: int | None = None) -> Path:
+    """PNG of one frame's crop | depth | overlay (the middle of the kept frames by default)."""
+    import cv2
+
+    t = sorted(crops)[len(crops) // 2] if frame is None else frame
+    panel = depth_panel(crops[t], labels.depth[t], labels.mask[t])
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        cv2.imwrite(str(tmp), panel[..., ::-1])
+    return path
+
+
+def write_contact_sheet(labels, crops: dict, path: str | os.PathLike, *, fps: float | None = None) -> Path:
+    """PNG with one crop | depth | overlay row per kept frame, labelled with its index (and time)."""
+    import cv2
+
+    rows = []
+    for t in sorted(crops):
+        row = depth_panel(crops[t], labels.depth[t], labels.mask[t])
+        text = f"frame {t}" + (f"  {t / fps:.2f} s" if fps else "")
+        cv2.putText(row, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)
+        rows.append(row)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        cv2.imwrite(str(tmp), np.vstack(rows)[..., ::-1])
+    return path

@@ -1,0 +1,209 @@
+"""Depth labels of an image or a video: tracking, 3DMM fit (or MediaPipe's mesh), rendering.
+
+Two depth sources, the same outputs:
+
+- ``sfm``: the Surrey Face Model fitted to the landmarks (identity once per video, pose and
+  expression per frame, smoothed). Needs the SFM files (non-commercial licence).
+- ``mesh``: MediaPipe's own 478-point mesh with its depth, eye openings filled. Needs nothing
+  beyond mediapipe's wheel (Apache-2.0): licence-clean.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from . import depth as dp
+from .errors import InputError
+from .face import FaceTracker, mesh_triangles, to_ibug68
+from .io import iter_frames, probe_video
+
+DEPTH_SOURCES = ("sfm", "mesh")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass
+class DepthLabels:
+    """Depth labels of T frames (T = 1 for an image).
+
+    Attributes
+    ----------
+    depth : (T, S, S) float32 in [0, 1], near = 1, 0 outside the face and on frames without one
+    mask : (T, S, S) bool
+    nrr_grid : (T, S, S, 2) float32, crop coordinates in [-1, 1] (NaN without a face)
+    face_ok : (T,) bool
+    box : (T, 4) float32, square crop x1, y1, x2, y2 in pixels (NaN without a face)
+    landmarks : (T, 68, 2) float32, iBUG-68 in pixels (NaN without a face)
+    fit_rmse_px : (T,) float32, landmark reprojection RMS of the fit (NaN for ``mesh``)
+    source : str
+    """
+
+    depth: np.ndarray
+    mask: np.ndarray
+    nrr_grid: np.ndarray
+    face_ok: np.ndarray
+    box: np.ndarray
+    landmarks: np.ndarray
+    fit_rmse_px: np.ndarray
+    source: str
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the arrays to an ``.npz`` file, atomically."""
+        from .io import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, depth=self.depth.astype(np.float16), mask=self.mask,
+                                nrr_grid=self.nrr_grid.astype(np.float16), face_ok=self.face_ok, box=self.box,
+                                landmarks=self.landmarks, fit_rmse_px=self.fit_rmse_px, source=self.source)
+        return Path(path)
+
+
+@functools.lru_cache(maxsize=1)
+def _mesh_frontal_layout() -> np.ndarray:
+    """Frontal x, y of MediaPipe's mesh: its landmarks on the frontal face photo fasprep ships."""
+    from .synth import example_face
+
+    with FaceTracker(static_image=True) as tracker:
+        return tracker.landmarks(example_face())[:, :2].astype(np.float64)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(source: str, size: int, crop_scale: float, sfm_key: str) -> np.ndarray:
+    if source == "mesh":
+        layout = _mesh_frontal_layout()
+    else:
+        layout = dp.load_sfm(sfm_key).mean[:, :2] * (1.0, -1.0)
+    return dp.grid_vertices(layout, size, crop_scale=crop_scale)
+
+
+def _check_source(source: str) -> None:
+    if source not in DEPTH_SOURCES:
+        raise InputError("depth_source", f"must be one of {', '.join(DEPTH_SOURCES)}, got {source!r}")
+
+
+def label_frames(landmarks: np.ndarray, face_ok: np.ndarray, *, source: str = "sfm", size: int = 32,
+                 crop_scale: float = 1.3, sfm_dir: str | os.PathLike | None = None,
+                 smooth_frames: float = 1.0) -> DepthLabels:
+    """Depth labels from tracked landmarks.
+
+    Parameters
+    ----------
+    landmarks : np.ndarray, shape (T, 478, 3), float
+        MediaPipe landmarks per frame (:meth:`FaceTracker.landmarks`); rows where ``face_ok``
+        is False are ignored.
+    face_ok : np.ndarray, shape (T,), bool
+    source : {"sfm", "mesh"}
+    size : int
+        S, the label side.
+    crop_scale : float
+        Side of the square crop over the larger side of the landmarks' box.
+    sfm_dir : path, optional
+        The SFM folder (see :mod:`fasprep.models`); ``sfm`` only.
+    smooth_frames : float
+        Temporal smoothing of the fitted pose and expression (``sfm`` only), frames.
+    """
+    _check_source(source)
+    lm = np.asarray(landmarks, dtype=np.float64)
+    ok = np.asarray(face_ok, dtype=bool)
+    T = len(ok)
+    depth = np.zeros((T, size, size), np.float32)
+    mask = np.zeros((T, size, size), bool)
+    grid = np.full((T, size, size, 2), np.nan, np.float32)
+    boxes = np.full((T, 4), np.nan, np.float32)
+    p68 = np.full((T, 68, 3), np.nan)
+    rmse = np.full(T, np.nan, np.float32)
+    for t in np.flatnonzero(ok):
+        p68[t] = to_ibug68(lm[t])
+    if source == "sfm":
+        model = dp.load_sfm(sfm_dir)
+        grid_ids = _grid(source, size, crop_scale, str(dp.find_sfm(sfm_dir)))
+        fits = dp.fit_video(p68, ok, model, smooth_frames=smooth_frames) if ok.any() else None
+        triangles = model.triangles
+    else:
+        grid_ids = _grid(source, size, crop_scale, "")
+        triangles = mesh_triangles()
+    for t in np.flatnonzero(ok):
+        box = dp.square_box(lm[t], scale=crop_scale)
+        if source == "sfm":
+            fit = fits.frame(model, t)
+            points = fit.project()
+            rmse[t] = fit.rmse_px
+        else:
+            points = lm[t]
+        depth[t], mask[t] = dp.render_depth(points, triangles, box, size=size)
+        grid[t] = dp.nrr_grid(points, grid_ids, box)
+        boxes[t] = box
+    return DepthLabels(depth=depth, mask=mask, nrr_grid=grid, face_ok=ok, box=boxes,
+                       landmarks=p68[:, :, :2].astype(np.float32), fit_rmse_px=rmse, source=source)
+
+
+def is_image(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB; :class:`InputError` if it cannot be read."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "no such file")
+    bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(p, "not an image file OpenCV can read")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def depth_labels(path: str | os.PathLike, *, source: str = "sfm", size: int = 32, crop_scale: float = 1.3,
+                 sfm_dir: str | os.PathLike | None = None, keep_frames: int = 8, crop_px: int = 256,
+                 progress: bool = False) -> tuple[DepthLabels, dict[int, np.ndarray]]:
+    """Depth labels of an image or a video file.
+
+    Returns the labels and a few face crops for previews: ``{frame index: (crop_px, crop_px, 3)
+    uint8 RGB}``, ``keep_frames`` of them spread over a video. Videos stream; only landmarks
+    and those crops are kept.
+
+    Raises
+    ------
+    InputError
+        Unreadable input, or no face in any frame.
+    ModelAssetError
+        ``sfm`` without the Surrey Face Model.
+    """
+    _check_source(source)
+    if source == "sfm":
+        dp.load_sfm(sfm_dir)  # fail before decoding anything
+    if is_image(path):
+        frames, n_est = [read_image(path)], 1
+        tracker_kw = {"static_image": True}
+    else:
+        n_est = probe_video(path).n_frames
+        frames = iter_frames(path)
+        tracker_kw = {}
+    wanted = set(np.round(np.linspace(0, max(n_est - 1, 0), keep_frames)).astype(int)) if n_est else {0}
+    landmarks, crops = [], {}
+    with FaceTracker(**tracker_kw) as tracker:
+        for t, frame in enumerate(tqdm(frames, total=n_est or None, desc=Path(path).name, unit="frame",
+                                       disable=not progress, file=sys.stderr, leave=False)):
+            lm = tracker.landmarks(frame)
+            landmarks.append(np.full((478, 3), np.nan, np.float32) if lm is None else lm)
+            if t in wanted and lm is not None:
+                crops[t] = crop_square(frame, dp.square_box(lm, scale=crop_scale), crop_px)
+    lm = np.array(landmarks)
+    ok = np.all(np.isfinite(lm[:, :, 0]), axis=1)
+    if not ok.any():
+        raise InputError(path, f"no face found in {'the image' if len(ok) == 1 else f'any of its {len(ok)} frames'}")
+    return label_frames(lm, ok, source=source, size=size, crop_scale=crop_scale, sfm_dir=sfm_dir), crops
+
+
+def crop_square(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """Resample the square ``box`` (x1, y1, x2, y2 pixels) of a frame to ``size`` x ``size``; black outside."""
+    s = size / (box[2] - box[0])
+    m = np.array([[s, 0, -s * box[0]], [0, s, -s * box[1]]])
+    return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT)
