@@ -206,32 +206,44 @@ def _contour_vertices(model: FaceModel, proj: np.ndarray, pts: np.ndarray) -> np
 
 
 def _solve_coefficients(blocks: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]], model: FaceModel,
-                        base: np.ndarray, *, fit_identity: bool, sigma_mm: float, expression_weight: float):
+                        base: np.ndarray, *, fit_identity: bool, sigma_mm: float, expression_weight: float,
+                        depth_weight: float = 0.0):
     """Ridge solve for identity (shared) and expression (per frame) coefficients.
 
-    ``blocks``: per frame (scale, R, t, vertex ids, image points in y-up coordinates).
-    Residuals are measured in model millimetres (image / scale) against ``sigma_mm``.
+    ``blocks``: per frame (scale, R, t, vertex ids, image points in y-up coordinates, with an
+    optional third column: landmark depth in pixels). Residuals are measured in model
+    millimetres (image / scale) against ``sigma_mm``. Depth residuals, centred over the points
+    (landmark depth is relative), count with ``depth_weight``.
     """
     K, E = model.identity.shape[1], model.expression.shape[1]
     n_frames = len(blocks)
     n_unknown = (K if fit_identity else 0) + E * n_frames
     rows_a, rows_b = [], []
     for f, (s, R, t, vid, pts) in enumerate(blocks):
+        use_z = depth_weight > 0 and pts.shape[1] == 3
+        axes = 3 if use_z else 2
         idx = (3 * vid[:, None] + np.arange(3)).ravel()
-        r12 = R[:2]
-        # residual (mm) = (pts - t)/s - r12 @ (base + B a + E b) per point
-        target = ((pts - t) / s - base[vid] @ r12.T).ravel()
+        rot = R[:axes]
+        # residual (mm) = (pts - t)/s - rot @ (base + B a + E b) per point
+        target = (pts[:, :axes] - np.r_[t, 0.0][:axes]) / s - base[vid] @ rot.T  # (n, axes)
+        weights = np.array([1.0, 1.0, depth_weight])[:axes]
+
         def project_basis(basis):
-            b = basis[idx].reshape(len(vid), 3, -1)
-            return np.einsum("ij,njk->nik", r12, b).reshape(2 * len(vid), -1)
-        a = np.zeros((2 * len(vid), n_unknown))
+            b = np.einsum("ij,njk->nik", rot, basis[idx].reshape(len(vid), 3, -1))  # (n, axes, k)
+            if use_z:
+                b[:, 2] -= b[:, 2].mean(axis=0)
+            return (b * weights[None, :, None]).reshape(axes * len(vid), -1)
+
+        if use_z:
+            target[:, 2] -= target[:, 2].mean()
+        a = np.zeros((axes * len(vid), n_unknown))
         col = 0
         if fit_identity:
             a[:, :K] = project_basis(model.identity)
             col = K
         a[:, col + f * E: col + (f + 1) * E] = project_basis(model.expression)
         rows_a.append(a / sigma_mm)
-        rows_b.append(target / sigma_mm)
+        rows_b.append((target * weights).ravel() / sigma_mm)
     prior = np.ones(n_unknown)
     prior[(K if fit_identity else 0):] = expression_weight
     A = np.vstack(rows_a + [np.diag(prior)])
@@ -259,7 +271,8 @@ def _y_up(pts: np.ndarray) -> np.ndarray:
 
 
 def fit_3dmm(landmarks68: np.ndarray, model: FaceModel, *, identity: np.ndarray | None = None,
-             n_iter: int = 3, sigma_mm: float = 0.7, expression_weight: float = 1.0) -> Fit:
+             n_iter: int = 3, sigma_mm: float = 0.7, expression_weight: float = 1.0,
+             depth_weight: float = 0.1) -> Fit:
     """Fit the morphable model to one face's iBUG-68 landmarks.
 
     Parameters
@@ -278,6 +291,9 @@ def fit_3dmm(landmarks68: np.ndarray, model: FaceModel, *, identity: np.ndarray 
         Expected landmark error in model millimetres: the weight of the data against the prior.
     expression_weight : float
         Prior weight of the blendshape coefficients relative to identity's.
+    depth_weight : float
+        Weight of the landmarks' own depth (third column, MediaPipe's relative z) against x, y
+        in the shape fit: 2D landmarks alone leave the face's depth profile to the prior.
 
     Returns
     -------
@@ -297,9 +313,9 @@ def fit_3dmm(landmarks68: np.ndarray, model: FaceModel, *, identity: np.ndarray 
         use = vid >= 0
         vid, used_pts = vid[use], xy[use]
         s, R, t = _pose(shape[vid], pts[use])
-        new_ident, e = _solve_coefficients([(s, R, t, vid, used_pts)], model, base if fixed else model.mean,
+        new_ident, e = _solve_coefficients([(s, R, t, vid, pts[use])], model, base if fixed else model.mean,
                                            fit_identity=not fixed, sigma_mm=sigma_mm,
-                                           expression_weight=expression_weight)
+                                           expression_weight=expression_weight, depth_weight=depth_weight)
         if not fixed:
             ident = new_ident
             base = model.mean + (model.identity @ ident).reshape(-1, 3)
@@ -312,7 +328,7 @@ def fit_3dmm(landmarks68: np.ndarray, model: FaceModel, *, identity: np.ndarray 
 
 
 def fit_identity(landmarks68: np.ndarray, model: FaceModel, *, n_iter: int = 3, sigma_mm: float = 0.7,
-                 expression_weight: float = 1.0) -> np.ndarray:
+                 expression_weight: float = 1.0, depth_weight: float = 0.1) -> np.ndarray:
     """One identity for several views of the same face (a video's keyframes).
 
     Poses and expressions are per keyframe; the identity coefficients are shared, so they are
@@ -341,9 +357,9 @@ def fit_identity(landmarks68: np.ndarray, model: FaceModel, *, n_iter: int = 3, 
             vid = _contour_vertices(model, s * shape @ R[:2].T + t, pts[:, :2])
             use = vid >= 0
             s, R, t = _pose(shape[vid[use]], pts[use])
-            blocks.append((s, R, t, vid[use], pts[use, :2]))
+            blocks.append((s, R, t, vid[use], pts[use]))
         ident, exprs = _solve_coefficients(blocks, model, model.mean, fit_identity=True, sigma_mm=sigma_mm,
-                                           expression_weight=expression_weight)
+                                           expression_weight=expression_weight, depth_weight=depth_weight)
     return ident
 
 
