@@ -13,15 +13,21 @@ from fasprep import depth, face
 from fasprep.errors import ModelAssetError
 
 IMAGES = ["astronaut.png", "silent-face/image_T1.jpg", "silent-face/image_T2.jpg"]
+REPO_SFM = Path(__file__).resolve().parents[2] / "shared" / "models" / "sfm"
 
 
 @pytest.fixture(scope="module")
-def sfm(shared_data):
-    """The Surrey Face Model: FASPREP_SFM_DIR (CI sets it), else ../shared/models/sfm."""
-    folder = os.environ.get("FASPREP_SFM_DIR") or shared_data.parent / "models" / "sfm"
-    if not (Path(folder) / "sfm_shape_3448.bin").is_file():
+def sfm_folder(shared_data):
+    """The Surrey Face Model's folder: FASPREP_SFM_DIR (CI sets it), else ../shared/models/sfm."""
+    folder = Path(os.environ.get("FASPREP_SFM_DIR") or REPO_SFM)
+    if not (folder / "sfm_shape_3448.bin").is_file():
         pytest.skip(f"no Surrey Face Model in {folder}")
-    return depth.load_sfm(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sfm(sfm_folder):
+    return depth.load_sfm(sfm_folder)
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +123,87 @@ def test_missing_sfm_names_the_options(tmp_path, monkeypatch):
     monkeypatch.setenv("FASPREP_SFM_DIR", str(tmp_path))
     with pytest.raises(ModelAssetError, match=r"fasprep models fetch.*--sfm-dir.*--depth-source mesh"):
         depth.load_sfm()
+
+
+@pytest.fixture(scope="module")
+def moving_face_landmarks():
+    """MediaPipe landmarks through 60 frames of a real face photo under small known motion."""
+    from fasprep.synth import animate_face, example_face
+
+    frames = animate_face(example_face(), np.zeros(60), fps=30.0, size=(640, 480), motion_px=4.0,
+                          rotation_deg=2.0, seed=5)
+    with face.FaceTracker() as tracker:
+        lm = np.array([tracker.landmarks(f) for f in frames])
+    return lm
+
+
+def frame_to_frame_change(d):
+    return np.abs(np.diff(d, axis=0)).mean()
+
+
+def test_per_video_identity_is_steadier_than_per_frame_fits(sfm, sfm_folder, moving_face_landmarks):
+    from fasprep.depth_labels import label_frames
+
+    lm = moving_face_landmarks
+    ok = np.ones(len(lm), bool)
+    video = label_frames(lm, ok, source="sfm", size=32, sfm_dir=sfm_folder)
+    independent = []
+    for points in lm:  # the naive design: every frame its own identity, no smoothing
+        fit = depth.fit_3dmm(face.to_ibug68(points), sfm)
+        independent.append(depth.render_depth(fit.project(), sfm.triangles, depth.square_box(points))[0])
+    steady, jittery = frame_to_frame_change(video.depth), frame_to_frame_change(np.array(independent))
+    assert steady < jittery, (steady, jittery)
+    assert video.depth.shape == (60, 32, 32) and video.face_ok.all()
+    assert np.all(video.fit_rmse_px < 10)
+
+
+def test_nrr_grid_tracks_the_face(sfm_folder, moving_face_landmarks):
+    from fasprep.depth_labels import label_frames
+
+    lm = moving_face_landmarks[:10]
+    for source in ("sfm", "mesh"):
+        labels = label_frames(lm, np.ones(10, bool), source=source, size=32, sfm_dir=sfm_folder)
+        g = labels.nrr_grid
+        assert g.shape == (10, 32, 32, 2) and g.dtype == np.float32
+        inside = labels.mask[0]
+        # Where the face is, the grid lies inside the crop, x growing left to right, y top to bottom.
+        assert np.all(np.abs(g[0][inside]) <= 1.0)
+        assert np.mean(np.diff(g[0, 16, :, 0]) >= 0) > 0.9 and np.mean(np.diff(g[0, :, 16, 1]) >= 0) > 0.9
+        # The grid's centre sits near the crop centre (the nose) and moves little between frames.
+        assert np.abs(g[:, 16, 16]).max() < 0.3
+        assert np.abs(np.diff(g[:, 16, 16], axis=0)).max() < 0.05
+
+
+def test_depth_cli(shared_data, sfm_folder, tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args):
+        env = dict(os.environ, FASPREP_SFM_DIR=str(sfm_folder))
+        return subprocess.run([sys.executable, "-m", "fasprep", "depth", *map(str, args)], capture_output=True,
+                              text=True, env=env, timeout=300)
+
+    out = tmp_path / "out"
+    proc = run(shared_data / "video" / "single_face.mp4", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    arrays = np.load(out / "single_face_depth.npz")
+    assert arrays["depth"].shape == (72, 32, 32) and arrays["depth"].dtype == np.float16
+    assert arrays["nrr_grid"].shape == (72, 32, 32, 2) and arrays["face_ok"].all()
+    assert arrays["landmarks"].shape == (72, 68, 2) and str(arrays["source"]) == "sfm"
+    for png in ("single_face_depth.png", "single_face_depth_sheet.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+    proc = run(shared_data / "images" / "astronaut.png", "--out", out, "--depth-source", "mesh", "--size", "64")
+    assert proc.returncode == 0, proc.stderr
+    arrays = np.load(out / "astronaut_depth.npz")
+    assert arrays["depth"].shape == (1, 64, 64) and not (out / "astronaut_depth_sheet.png").exists()
+
+    for args, reason in [((shared_data / "video" / "no_face.mp4",), "no face found"),
+                         ((tmp_path / "missing.jpg",), "no such file")]:
+        proc = run(*args, "--out", out, "--depth-source", "mesh")
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and reason in proc.stderr
+
+    env = dict(os.environ, FASPREP_SFM_DIR=str(tmp_path / "nowhere"))
+    proc = subprocess.run([sys.executable, "-m", "fasprep", "depth", str(shared_data / "images" / "astronaut.png"),
+                           "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2 and "Surrey Face Model not found" in proc.stderr and "--depth-source mesh" in proc.stderr
