@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import optimize
 
 from .errors import InputError, ModelAssetError
 from .models import find_sfm
@@ -245,13 +246,21 @@ def _solve_coefficients(blocks: list[tuple[float, np.ndarray, np.ndarray, np.nda
         rows_a.append(a / sigma_mm)
         rows_b.append((target * weights).ravel() / sigma_mm)
     prior = np.ones(n_unknown)
+    # Landmark errors are largely the same in every frame (where MediaPipe's points differ
+    # from the model's vertices), so F views are not F independent measurements: the identity
+    # prior grows with sqrt(F), keeping one identity's regularisation independent of F.
+    prior[:K if fit_identity else 0] = np.sqrt(n_frames)
     prior[(K if fit_identity else 0):] = expression_weight
     A = np.vstack(rows_a + [np.diag(prior)])
     b = np.concatenate(rows_b + [np.zeros(n_unknown)])
-    coef = np.linalg.lstsq(A, b, rcond=None)[0]
+    # Blendshapes only add expressions: their coefficients are bounded below by 0. (Clipping
+    # an unbounded solution instead lets correlated blendshapes cancel, then diverge.)
+    lower = np.zeros(n_unknown)
+    lower[:K if fit_identity else 0] = -np.inf
+    coef = optimize.lsq_linear(A, b, bounds=(lower, np.inf), method="bvls").x
     ident = coef[:K] if fit_identity else None
     expr = coef[(K if fit_identity else 0):].reshape(n_frames, E)
-    return ident, np.clip(expr, 0.0, None)  # blendshapes only add expressions
+    return ident, expr
 
 
 def _check_points(points: np.ndarray) -> np.ndarray:

@@ -207,3 +207,42 @@ def test_depth_cli(shared_data, sfm_folder, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "fasprep", "depth", str(shared_data / "images" / "astronaut.png"),
                            "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 2 and "Surrey Face Model not found" in proc.stderr and "--depth-source mesh" in proc.stderr
+
+
+def test_video_frames_fit_agree_and_mirror(shared_data, sfm, sfm_folder):
+    """single_face.mp4 and its mirror image, through the per-video design, frame by frame."""
+    from fasprep.depth_labels import label_frames
+    from fasprep.io import iter_frames
+
+    frames = list(iter_frames(shared_data / "video" / "single_face.mp4"))
+    seqs = []
+    for mirror in (False, True):
+        with face.FaceTracker() as tracker:
+            seqs.append(np.array([tracker.landmarks(np.ascontiguousarray(f[:, ::-1]) if mirror else f)
+                                  for f in frames]))
+    ok = np.ones(len(frames), bool)
+    sfm_labels = [label_frames(s, ok, source="sfm", sfm_dir=sfm_folder) for s in seqs]
+    mesh_labels = label_frames(seqs[0], ok, source="mesh")
+    agree, mirrored = [], []
+    for t in range(len(frames)):
+        a, am = sfm_labels[0].depth[t], sfm_labels[0].mask[t]
+        b, bm = sfm_labels[1].depth[t][:, ::-1], sfm_labels[1].mask[t][:, ::-1]
+        m, mm = mesh_labels.depth[t], mesh_labels.mask[t]
+        agree.append(np.corrcoef(a[am & mm], m[am & mm])[0, 1])
+        mirrored.append(np.corrcoef(a[am & bm], b[am & bm])[0, 1])
+    assert np.mean(agree) >= 0.9 and np.mean(mirrored) >= 0.97, (np.min(agree), np.min(mirrored))
+    fits = depth.fit_video(np.array([face.to_ibug68(x) for x in seqs[0]]), ok, sfm)
+    errors = [reprojection_error_iod(fits.frame(sfm, t), sfm, face.to_ibug68(seqs[0][t])) for t in range(len(frames))]
+    assert np.mean(errors) <= 0.04
+
+
+def test_face_loss_gives_zero_labels(shared_data):
+    from fasprep.depth_labels import depth_labels
+
+    labels, crops = depth_labels(shared_data / "video" / "face_noface.mov", source="mesh")
+    ok = labels.face_ok
+    assert ok[:70].all() and not ok[75:].any()
+    assert not labels.depth[~ok].any() and not labels.mask[~ok].any()
+    assert np.isnan(labels.nrr_grid[~ok]).all() and np.isnan(labels.box[~ok]).all()
+    assert labels.depth[ok].max() == 1.0
+    assert all(ok[t] for t in crops)
