@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 
 from fasprep import depth
-from fasprep.depth_labels import crop_square, read_image
+from fasprep.depth_labels import read_image
 from fasprep.errors import ModelAssetError
-from fasprep.face import FaceTracker, mesh_triangles, to_ibug68
+from fasprep.face import FaceTracker, crop_square, mesh_triangles, to_ibug68
 from fasprep.report import depth_panel
 from fasprep.synth import example_face
 

@@ -60,10 +60,6 @@ class FaceModel:
     contour_right: np.ndarray
     contour_left: np.ndarray
 
-    @property
-    def n_vertices(self) -> int:
-        return len(self.mean)
-
 
 @functools.lru_cache(maxsize=4)
 def _load_sfm_cached(folder: str) -> FaceModel:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from . import depth as dp
 from .errors import InputError
-from .face import FaceTracker, mesh_triangles, to_ibug68
+from .face import FaceTracker, crop_square, mesh_triangles, to_ibug68
 from .io import iter_frames, probe_video
 
 DEPTH_SOURCES = ("sfm", "mesh")
@@ -199,11 +199,3 @@ def depth_labels(path: str | os.PathLike, *, source: str = "sfm", size: int = 32
     if not ok.any():
         raise InputError(path, f"no face found in {'the image' if len(ok) == 1 else f'any of its {len(ok)} frames'}")
     return label_frames(lm, ok, source=source, size=size, crop_scale=crop_scale, sfm_dir=sfm_dir), crops
-
-
-def crop_square(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-    """Resample the square ``box`` (x1, y1, x2, y2 pixels) of a frame to ``size`` x ``size``; black outside."""
-    s = size / (box[2] - box[0])
-    m = np.array([[s, 0, -s * box[0]], [0, s, -s * box[1]]])
-    return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT)

@@ -160,21 +160,18 @@ class FaceTracker:
 
     def _mesh_in_box(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         side = self._crop_scale * max(box[2] - box[0], box[3] - box[1], 8.0)
-        s = self._crop_px / side
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        # crop = s * (frame - corner); pixels outside the frame are black
-        m = np.array([[s, 0, self._crop_px / 2 - s * cx], [0, s, self._crop_px / 2 - s * cy]])
-        crop = cv2.warpAffine(frame, m, (self._crop_px, self._crop_px), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT)
+        centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+        crop_box = np.r_[centre - side / 2, centre + side / 2]
+        crop = crop_square(frame, crop_box, self._crop_px)
         with _native_stderr_silenced():
             result = self._mesh.process(crop)
         if not result.multi_face_landmarks:
             return None
         pts = result.multi_face_landmarks[0].landmark
         # MediaPipe's z shares x's scale (crop width units) and grows away from the camera.
-        xyz = np.array([(p.x, p.y, -p.z) for p in pts], dtype=np.float64) * self._crop_px
-        xyz[:, :2] -= m[:, 2]
-        return (xyz / s).astype(np.float32)
+        xyz = np.array([(p.x, p.y, -p.z) for p in pts], dtype=np.float64) * side
+        xyz[:, :2] += crop_box[:2]
+        return xyz.astype(np.float32)
 
     def close(self) -> None:
         self._mesh.close()
@@ -185,6 +182,25 @@ class FaceTracker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def crop_square(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """Resample the square ``box`` of a frame to ``size`` x ``size`` pixels; black outside the frame.
+
+    Parameters
+    ----------
+    frame : np.ndarray, shape (H, W, 3), uint8, RGB
+    box : np.ndarray, shape (4,), float: x1, y1, x2, y2 in pixels (x2 - x1 = y2 - y1)
+    size : int
+
+    Returns
+    -------
+    np.ndarray, shape (size, size, 3), uint8, RGB
+    """
+    s = size / (box[2] - box[0])
+    m = np.array([[s, 0, -s * box[0]], [0, s, -s * box[1]]])
+    return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT)
 
 
 def track_video(path: str | os.PathLike, **tracker_kw) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
