@@ -5,10 +5,11 @@ Coordinates: image points are (x, y) pixels, y down. Model space is the Surrey F
 orthographic camera: ``image = s * R[:2] @ v * (1, -1) + t``; its depth is ``s * (R @ v)_z``,
 larger = nearer the camera.
 
-The fit is linear least squares throughout (pose by the nearest scaled rotation to an affine
-camera; identity and expression by ridge regression against the PCA and blendshape bases), with
-eos's contour trick: jaw landmarks are matched to the nearest projected model contour vertex at
-each iteration. Identity is fitted once per video from keyframes; each frame then fits only pose
+The fit alternates a pose step (a 3D alignment to the landmarks' own depth picks among the
+mirror-ambiguous orthographic poses, Gauss-Newton on the 2D reprojection refines it) and a
+linear shape step (regularised least squares against the PCA basis, blendshapes bounded at 0),
+with eos's contour trick: jaw landmarks are matched to the nearest projected model contour
+vertex at each iteration. Identity is fitted once per video from keyframes; each frame then fits only pose
 and expression, which keeps the face shape from breathing between frames.
 """
 
@@ -87,6 +88,14 @@ def _load_sfm_cached(folder: str) -> FaceModel:
         contour_right=np.asarray(contours["right_contour"]),
         contour_left=np.asarray(contours["left_contour"]),
     )
+
+
+def _shape(model: FaceModel, identity: np.ndarray, expression: np.ndarray | None = None) -> np.ndarray:
+    """Vertices (N, 3) of the model for identity (and expression) coefficients."""
+    v = model.mean + (model.identity @ identity).reshape(-1, 3)
+    if expression is not None:
+        v = v + (model.expression @ expression).reshape(-1, 3)
+    return v
 
 
 def load_sfm(sfm_dir: str | os.PathLike | None = None) -> FaceModel:
@@ -202,10 +211,21 @@ def _contour_vertices(model: FaceModel, proj: np.ndarray, pts: np.ndarray) -> np
     return vid
 
 
+def _correspond(model: FaceModel, shape: np.ndarray, pts: np.ndarray, s: float, R: np.ndarray, t: np.ndarray):
+    """Match the jaw to the model contour under pose (s, R, t), then re-fit the pose to all matches.
+
+    Returns s, R, t and the matched vertex ids with the rows of ``pts`` they belong to.
+    """
+    vid = _contour_vertices(model, s * shape @ R[:2].T + t, pts[:, :2])
+    use = vid >= 0
+    s, R, t = _pose(shape[vid[use]], pts[use])
+    return s, R, t, vid[use], use
+
+
 def _solve_coefficients(blocks: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]], model: FaceModel,
                         base: np.ndarray, *, fit_identity: bool, sigma_mm: float, expression_weight: float,
                         depth_weight: float = 0.0):
-    """Ridge solve for identity (shared) and expression (per frame) coefficients.
+    """Regularised least squares for identity (shared) and expression (per frame, >= 0) coefficients.
 
     ``blocks``: per frame (scale, R, t, vertex ids, image points in y-up coordinates, with an
     optional third column: landmark depth in pixels). Residuals are measured in model
@@ -309,25 +329,22 @@ def fit_3dmm(landmarks68: np.ndarray, model: FaceModel, *, identity: np.ndarray 
     fixed = identity is not None
     ident = np.zeros(model.identity.shape[1]) if identity is None else np.asarray(identity, np.float64)
     expr = np.zeros(model.expression.shape[1])
-    base = model.mean + (model.identity @ ident).reshape(-1, 3)
+    base = _shape(model, ident)
     shape = base
     known = model.landmark_vertex >= 0
     s, R, t = _pose(shape[model.landmark_vertex[known]], pts[known])
     for _ in range(n_iter):
-        vid = _contour_vertices(model, s * shape @ R[:2].T + t, xy)
-        use = vid >= 0
-        vid, used_pts = vid[use], xy[use]
-        s, R, t = _pose(shape[vid], pts[use])
+        s, R, t, vid, use = _correspond(model, shape, pts, s, R, t)
         new_ident, e = _solve_coefficients([(s, R, t, vid, pts[use])], model, base if fixed else model.mean,
                                            fit_identity=not fixed, sigma_mm=sigma_mm,
                                            expression_weight=expression_weight, depth_weight=depth_weight)
         if not fixed:
             ident = new_ident
-            base = model.mean + (model.identity @ ident).reshape(-1, 3)
+            base = _shape(model, ident)
         expr = e[0]
         shape = base + (model.expression @ expr).reshape(-1, 3)
     s, R, t = _pose(shape[vid], pts[use])
-    err = (s * shape[vid] @ R[:2].T + t) - used_pts
+    err = (s * shape[vid] @ R[:2].T + t) - xy[use]
     return Fit(scale=s, rotation=R, translation=t, identity=ident, expression=expr, vertices=shape,
                rmse_px=float(np.sqrt((err ** 2).sum(axis=1).mean())))
 
@@ -341,7 +358,7 @@ def fit_identity(landmarks68: np.ndarray, model: FaceModel, *, n_iter: int = 3, 
 
     Parameters
     ----------
-    landmarks68 : np.ndarray, shape (F, 68, 2), float, pixels
+    landmarks68 : np.ndarray, shape (F, 68, 2 or 3), float, pixels (see :func:`fit_3dmm`)
 
     Returns
     -------
@@ -354,15 +371,12 @@ def fit_identity(landmarks68: np.ndarray, model: FaceModel, *, n_iter: int = 3, 
     exprs = np.zeros((len(pts_all), E))
     known = model.landmark_vertex >= 0
     for _ in range(n_iter):
-        base = model.mean + (model.identity @ ident).reshape(-1, 3)
+        base = _shape(model, ident)
         blocks = []
         for pts, e in zip(pts_all, exprs):
             shape = base + (model.expression @ e).reshape(-1, 3)
-            s, R, t = _pose(shape[model.landmark_vertex[known]], pts[known])
-            vid = _contour_vertices(model, s * shape @ R[:2].T + t, pts[:, :2])
-            use = vid >= 0
-            s, R, t = _pose(shape[vid[use]], pts[use])
-            blocks.append((s, R, t, vid[use], pts[use]))
+            s, R, t, vid, use = _correspond(model, shape, pts, *_pose(shape[model.landmark_vertex[known]], pts[known]))
+            blocks.append((s, R, t, vid, pts[use]))
         ident, exprs = _solve_coefficients(blocks, model, model.mean, fit_identity=True, sigma_mm=sigma_mm,
                                            expression_weight=expression_weight, depth_weight=depth_weight)
     return ident
@@ -471,7 +485,7 @@ def render_depth(points_xyz: np.ndarray, triangles: np.ndarray, box: np.ndarray,
     ----------
     points_xyz : np.ndarray, shape (N, 3), float
         Vertex image x, y (pixels, y down) and depth (pixels, larger = nearer), e.g.
-        :meth:`Fit.project` or MediaPipe landmarks via :func:`mesh_points`.
+        :meth:`Fit.project`, or MediaPipe landmarks (:meth:`fasprep.face.FaceTracker.landmarks`).
     triangles : np.ndarray, shape (M, 3), int
     box : np.ndarray, shape (4,), float: x1, y1, x2, y2 of the square crop, pixels
     size : int
@@ -512,8 +526,7 @@ class VideoFit:
 
     def frame(self, model: FaceModel, t: int) -> Fit:
         """The fit of frame ``t`` (a frame with a face)."""
-        base = model.mean + (model.identity @ self.identity).reshape(-1, 3)
-        vertices = base + (model.expression @ self.expression[t]).reshape(-1, 3)
+        vertices = _shape(model, self.identity, self.expression[t])
         return Fit(scale=float(self.scale[t]), rotation=self.rotation[t], translation=self.translation[t],
                    identity=self.identity, expression=self.expression[t], vertices=vertices,
                    rmse_px=float(self.rmse_px[t]))
@@ -563,7 +576,7 @@ def fit_video(landmarks68: np.ndarray, ok: np.ndarray, model: FaceModel, *, n_ke
         Gaussian sigma, in frames, of the temporal smoothing of pose and expression (within
         each run of tracked frames; 0 = none).
     **fit_kw
-        ``sigma_mm``, ``expression_weight``, ``n_iter`` of :func:`fit_3dmm`.
+        ``sigma_mm``, ``expression_weight``, ``depth_weight``, ``n_iter`` of :func:`fit_3dmm`.
 
     Returns
     -------

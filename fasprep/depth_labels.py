@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import depth as dp
 from .errors import InputError
 from .face import FaceTracker, crop_square, mesh_triangles, to_ibug68
-from .io import iter_frames, probe_video
+from .io import atomic_path, iter_frames, probe_video
 
 DEPTH_SOURCES = ("sfm", "mesh")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -56,8 +56,6 @@ class DepthLabels:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the arrays to an ``.npz`` file, atomically."""
-        from .io import atomic_path
-
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, depth=self.depth.astype(np.float16), mask=self.mask,
                                 nrr_grid=self.nrr_grid.astype(np.float16), face_ok=self.face_ok, box=self.box,

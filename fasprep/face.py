@@ -2,9 +2,9 @@
 
 Landmarks are MediaPipe's 478-point mesh (468 + 10 iris points with ``refine_landmarks``), as
 ``(478, 3) float32``: x, y in source-image pixels and z, depth in the same scale (larger =
-nearer). Functions that need only the outline accept ``(478, 2)`` as well. Polygons below are ordered index loops taken
-from MediaPipe's ``FACEMESH_*`` connection sets (``tests/test_face.py`` checks that every edge
-of each loop is one of MediaPipe's).
+nearer). Functions that need only the outline accept ``(478, 2)`` as well. Polygons below are
+ordered index loops taken from MediaPipe's ``FACEMESH_*`` connection sets
+(``tests/test_face.py`` checks that every edge of each loop is one of MediaPipe's).
 """
 
 from __future__ import annotations
