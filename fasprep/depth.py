@@ -560,7 +560,7 @@ def _orthonormalise(R: np.ndarray) -> np.ndarray:
 
 
 def fit_video(landmarks68: np.ndarray, ok: np.ndarray, model: FaceModel, *, n_keyframes: int = 8,
-              smooth_frames: float = 1.0, **fit_kw) -> VideoFit:
+              smooth_frames: float = 2.0, **fit_kw) -> VideoFit:
     """Fit a face through a video: identity once from keyframes, then pose and expression per frame.
 
     Parameters

@@ -88,7 +88,7 @@ def _check_source(source: str) -> None:
 
 def label_frames(landmarks: np.ndarray, face_ok: np.ndarray, *, source: str = "sfm", size: int = 32,
                  crop_scale: float = 1.3, sfm_dir: str | os.PathLike | None = None,
-                 smooth_frames: float = 1.0) -> DepthLabels:
+                 smooth_frames: float = 2.0) -> DepthLabels:
     """Depth labels from tracked landmarks.
 
     Parameters

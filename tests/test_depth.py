@@ -230,7 +230,11 @@ def test_video_frames_fit_agree_and_mirror(shared_data, sfm, sfm_folder):
         m, mm = mesh_labels.depth[t], mesh_labels.mask[t]
         agree.append(np.corrcoef(a[am & mm], m[am & mm])[0, 1])
         mirrored.append(np.corrcoef(a[am & bm], b[am & bm])[0, 1])
-    assert np.mean(agree) >= 0.9 and np.mean(mirrored) >= 0.97, (np.min(agree), np.min(mirrored))
+    agree, mirrored = np.array(agree), np.array(mirrored)
+    # Mirror symmetry holds on every frame; sfm-vs-mesh agreement on average and on nearly all
+    # frames (the two are independent estimates; one talking frame sits at 0.899).
+    assert mirrored.min() >= 0.97, np.argsort(mirrored)[:3]
+    assert agree.mean() >= 0.9 and np.mean(agree >= 0.9) >= 0.95 and agree.min() >= 0.85, np.sort(agree)[:3]
     fits = depth.fit_video(np.array([face.to_ibug68(x) for x in seqs[0]]), ok, sfm)
     errors = [reprojection_error_iod(fits.frame(sfm, t), sfm, face.to_ibug68(seqs[0][t])) for t in range(len(frames))]
     assert np.mean(errors) <= 0.04
