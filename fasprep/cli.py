@@ -169,6 +169,153 @@ def demo_cmd(out, hr, seconds):
         click.echo(f"  wrote {p}")
 
 
+class _ByteSize(click.ParamType):
+    """A size such as 2GB, 500MB or 1048576 (bytes)."""
+
+    name = "SIZE"
+    _units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().replace(" ", "")
+        number = text.rstrip("KMGTB")
+        unit = text[len(number):]
+        try:
+            n = int(float(number) * self._units[unit])
+        except (ValueError, KeyError):
+            self.fail(f"{value!r} is not a size like 2GB, 500MB or 1048576", param, ctx)
+        if n < 1:
+            self.fail("must be positive", param, ctx)
+        return n
+
+
+@main.command("build-siw")
+@click.argument("raw", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Videos processed at once (one core each; memory < 1.5 GB each).")
+@click.option("--backend", type=click.Choice(["loky", "dask"]), default="loky", show_default=True,
+              help="loky: local processes. dask: a Dask cluster (needs `pip install 'fasprep[dask]'`).")
+@click.option("--scheduler", metavar="ADDR", default=None,
+              help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 [default: a local cluster of --workers].")
+@click.option("--frame-stride", type=click.IntRange(1), default=1, show_default=True,
+              help="Store every K-th frame (the pulse always uses every frame).")
+@click.option("--crop-size", type=click.IntRange(32, 1024), default=256, show_default=True,
+              help="Side H of the stored face crops, pixels.")
+@click.option("--crop-scale", type=click.FloatRange(1.0, 3.0), default=1.3, show_default=True,
+              help="Square crop side over the face's size (the depth map covers the same crop).")
+@click.option("--depth-size", type=click.IntRange(8, 256), default=32, show_default=True,
+              help="Side S of the depth maps and NRR grids.")
+@click.option("--depth-source", type=click.Choice(["sfm", "mesh"]), default="sfm", show_default=True,
+              help="sfm: Surrey Face Model fit (non-commercial licence); mesh: MediaPipe's own mesh.")
+@click.option("--frame-codec", type=click.Choice(["jpeg", "raw"]), default="jpeg", show_default=True,
+              help="Store crops as JPEG bytes or as uint8 arrays (about 10x larger).")
+@click.option("--jpeg-quality", type=click.IntRange(50, 100), default=90, show_default=True)
+@click.option("--shard-size", type=_ByteSize(), default="2GB", show_default=True,
+              help="Soft bound on the size of one shard file.")
+@click.option("--redo-failed", is_flag=True, help="Retry the videos that failed in an earlier run.")
+@click.option("--dry-run", is_flag=True, help="Scan names only (no decoding), write OUT/protocols, print the plan.")
+@click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Surrey Face Model folder [default: $FASPREP_SFM_DIR, then the user cache].")
+@click.option("--keep-parts", is_flag=True, help="Keep the per-video part files after packing.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
+def build_siw_cmd(raw, out, workers, backend, scheduler, frame_stride, crop_size, crop_scale, depth_size,
+                  depth_source, frame_codec, jpeg_quality, shard_size, redo_failed, dry_run, sfm_dir, keep_parts,
+                  progress):
+    """Build training shards from a SiW release at RAW into OUT.
+
+    RAW holds Train/ and Test/ (or SiW_release/ with them), with
+    {live,spoof}/<subject>/<subject>-<sensor>-<type>-<medium>-<session>.mov and .face files.
+    Each video is decoded once, streaming: face tracking (the .face boxes as a prior only),
+    face crops, depth maps (live: the fitted face's depth; spoof: zeros), the rPPG pulse and
+    its label spectrum (spoof: zeros), into one part file; parts are packed into
+    OUT/shards/siw-NNNNN.h5 with OUT/manifest.json (sha256 per shard) and the protocol files
+    OUT/protocols/siw-*/{train,test}.csv.
+
+    Re-running resumes: finished videos are skipped, a changed option redoes what it changes.
+    A video that fails is recorded (OUT/failures.csv) and the others go on.
+    Exit status: 0 all built, 3 finished with failures, 2 bad arguments or input.
+
+    \b
+    Examples:
+      fasprep build-siw /data/SiW_release /data/siw-shards --dry-run
+      fasprep build-siw /data/SiW_release /data/siw-shards --workers 8
+      fasprep build-siw /nfs/SiW_release /nfs/siw-shards --backend dask --scheduler tcp://head:8786
+    """
+    from .datasets import format_plan, plan, scan_siw, siw_protocols, write_protocols
+
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if scheduler and backend != "dask":
+        raise click.BadParameter("--scheduler needs --backend dask", param_hint="--scheduler")
+    scan = scan_siw(raw)
+    if dry_run:
+        protocols = siw_protocols(scan.records)
+        write_protocols(out, protocols)
+        click.echo(format_plan(plan(scan, protocols, frame_stride=frame_stride)))
+        click.echo(f"wrote {Path(out) / 'protocols'} (dry run: nothing decoded)")
+        return
+    from .build import BuildConfig, build, format_result
+
+    config = BuildConfig(crop_size=crop_size, crop_scale=crop_scale, depth_size=depth_size,
+                         depth_source=depth_source, frame_stride=frame_stride, frame_codec=frame_codec,
+                         jpeg_quality=jpeg_quality)
+    if scan.unknown:
+        click.echo(f"{len(scan.unknown)} file(s) under {raw} are not SiW videos and are ignored, "
+                   f"e.g. {scan.unknown[0]}", err=True)
+    result = build("siw", raw, out, config=config, workers=workers, backend=backend, scheduler=scheduler,
+                   redo_failed=redo_failed, shard_bytes=shard_size, sfm_dir=sfm_dir, keep_parts=keep_parts,
+                   progress=progress, scan=scan)
+    click.echo(format_result(result))
+    sys.exit(result.exit_code)
+
+
+@main.command("info")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text.")
+def info_cmd(out, as_json):
+    """Summarise a build folder: counts per split and label, sizes, HR/SNR statistics, failures."""
+    from .report import build_summary, format_summary
+
+    summary = build_summary(out)
+    click.echo(json.dumps(summary) if as_json else format_summary(summary))
+
+
+@main.command("verify")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
+def verify_cmd(out, progress):
+    """Check a build folder: shard checksums, every video against the schema, protocol files vs
+    shards. Exit status 1 when anything is corrupt or missing, 0 when sound."""
+    from .shards import verify
+
+    problems, notes = verify(out, progress=sys.stderr.isatty() if progress is None else progress)
+    for note in notes:
+        click.echo(f"note: {note}")
+    for p in problems:
+        click.echo(f"problem: {p}")
+    if problems:
+        click.echo(f"{out}: {len(problems)} problem(s)")
+        sys.exit(1)
+    click.echo(f"{out}: ok")
+
+
+@main.command("preview")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--video", "video_id", required=True, metavar="ID",
+              help="A video_id of the build, e.g. Train/live/003/003-1-1-1-1.")
+@click.option("--out", "png", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              metavar="PNG", help="Where to write the sheet.")
+@click.option("--frames", type=click.IntRange(1, 16), default=6, show_default=True, help="Frames shown.")
+def preview_cmd(out, video_id, png, frames):
+    """A QC sheet of one built video for a person to look at: face crops, depth overlays, the
+    pulse and its label spectrum."""
+    from .report import write_preview
+
+    click.echo(f"wrote {write_preview(out, video_id, png, n_frames=frames)}")
+
+
 @main.command("depth")
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),

@@ -75,7 +75,7 @@ class FaceTracker:
     times the face's size, resampled to ``crop_px``), so a face that is small in a 1080p frame
     is seen at the size the mesh model expects, and the cost does not depend on the frame size.
     When there is no face to follow, MediaPipe's full-range face detector (faces up to ~5 m)
-    searches the whole frame, or a caller's prior box is used.
+    searches the whole frame (after a caller's prior box, if one is given).
 
     Use as a context manager and feed consecutive frames of one video to :meth:`landmarks`.
     Not thread-safe; one tracker per video.
@@ -136,8 +136,9 @@ class FaceTracker:
         ----------
         frame : np.ndarray, shape (H, W, 3), uint8, RGB
         prior_box : array-like, shape (4,), optional
-            x1, y1, x2, y2 (pixels) where a face is expected (e.g. a dataset's box), used
-            instead of the detector when the tracker has no face to follow.
+            x1, y1, x2, y2 (pixels) where a face is expected (e.g. a dataset's box), tried
+            first when the tracker has no face to follow; if the mesh finds no face there,
+            the detector searches the whole frame. NaN = no prior.
 
         Returns
         -------
@@ -147,11 +148,18 @@ class FaceTracker:
         """
         if self._static:
             self._box = None
-        if self._box is None:
-            self._box = np.asarray(prior_box, float) if prior_box is not None else self.detect(frame)
-            if self._box is None:
-                return None
-        xy = self._mesh_in_box(frame, self._box)
+        if self._box is not None:
+            xy = self._mesh_in_box(frame, self._box)
+        else:
+            xy = None
+            # A prior is a hint, never the answer: the mesh must find a face in it, and when it
+            # does not (a poor dataset box) the detector searches the whole frame.
+            prior = None if prior_box is None else np.asarray(prior_box, float)
+            if prior is not None and np.all(np.isfinite(prior)) and min(prior[2] - prior[0], prior[3] - prior[1]) > 4:
+                xy = self._mesh_in_box(frame, prior)
+            if xy is None:
+                box = self.detect(frame)
+                xy = None if box is None else self._mesh_in_box(frame, box)
         if xy is None:
             self._box = None  # lost: the next frame searches again
             return None

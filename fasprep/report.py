@@ -133,3 +133,133 @@ def write_contact_sheet(labels, crops: dict, path: str | os.PathLike, *, fps: fl
     with atomic_path(path) as tmp:
         cv2.imwrite(str(tmp), np.vstack(rows)[..., ::-1])
     return path
+
+
+# --- a build -------------------------------------------------------------------------------------
+
+
+def build_summary(out: str | os.PathLike) -> dict:
+    """Counts, sizes, label and pulse statistics and failures of a build folder (``fasprep info``)."""
+    from .shards import read_manifest
+
+    out = Path(out)
+    m = read_manifest(out)
+    videos = m["videos"]
+    counts: dict[str, dict[str, list[int]]] = {}
+    for vid, r in videos.items():
+        split = vid.split("/", 1)[0]
+        c = counts.setdefault(split, {}).setdefault(r["label"], [0, 0])
+        c[0 if r["status"] == "ok" else 1] += 1
+    ok = [r for r in videos.values() if r["status"] == "ok"]
+    frames = sum(r["n_frames"] for r in ok)
+    shard_bytes = sum(s["bytes"] for s in m["shards"])
+
+    def stats(values):
+        v = np.array([x for x in values if x is not None], float)
+        if not v.size:
+            return None
+        return {"n": int(v.size), "median": float(np.median(v)), "min": float(v.min()), "max": float(v.max())}
+
+    protocols = {}
+    for csv_path in sorted((out / "protocols").glob("*/*.csv")):
+        n = max(len(csv_path.read_text().splitlines()) - 1, 0)
+        protocols.setdefault(csv_path.parent.name, {})[csv_path.stem] = n
+    return {
+        "out": str(out), "dataset": m["dataset"], "fasprep_version": m["fasprep_version"],
+        "config": m["config"], "config_hash": m["config_hash"],
+        "videos": len(videos), "ok": len(ok), "failed": len(videos) - len(ok), "counts": counts,
+        "frames": frames, "shards": len(m["shards"]), "bytes": shard_bytes,
+        "bytes_per_frame": shard_bytes / frames if frames else None,
+        "live_hr_bpm": stats(r["hr_bpm"] for r in ok if r["label"] == "live"),
+        "live_snr_db": stats(r["snr_db"] for r in ok if r["label"] == "live"),
+        "spoof_snr_db": stats(r["snr_db"] for r in ok if r["label"] != "live"),
+        "failures": [(v, r["error"]) for v, r in videos.items() if r["status"] != "ok"],
+        "warnings": {v: r["warnings"] for v, r in videos.items() if r.get("warnings")},
+        "protocols": protocols,
+    }
+
+
+def format_summary(s: dict, *, max_failures: int = 10) -> str:
+    """The text of ``fasprep info``."""
+    c = s["config"]
+    lines = [f"{s['out']}: {s['dataset']} built by fasprep {s['fasprep_version']} (config {s['config_hash']})",
+             f"  config: crops {c['crop_size']} px ({c['frame_codec']}), depth {c['depth_size']}x{c['depth_size']} "
+             f"from {c['depth_source']}, every {c['frame_stride']} frame(s), {c['rppg_bins']} spectrum bins",
+             f"  videos: {s['ok']} ok, {s['failed']} failed; {s['frames']} frames stored",
+             f"  shards: {s['shards']}, {s['bytes'] / 1e9:.3f} GB"
+             + (f", {s['bytes_per_frame'] / 1e3:.1f} KB per frame" if s["bytes_per_frame"] else "")]
+    labels = sorted({lab for split in s["counts"].values() for lab in split})
+    lines.append("  " + f"{'split':<8}" + "".join(f"{lab:>16}" for lab in labels))
+    for split, row in sorted(s["counts"].items()):
+        cells = []
+        for lab in labels:
+            okn, bad = row.get(lab, [0, 0])
+            cells.append(f"{okn}" + (f" (+{bad} failed)" if bad else ""))
+        lines.append("  " + f"{split:<8}" + "".join(f"{x:>16}" for x in cells))
+    for key, name, unit in (("live_hr_bpm", "live HR", "bpm"), ("live_snr_db", "live SNR", "dB"),
+                            ("spoof_snr_db", "spoof SNR", "dB")):
+        st = s[key]
+        if st:
+            lines.append(f"  {name}: median {st['median']:.1f} {unit}, range {st['min']:.1f} to {st['max']:.1f} "
+                         f"({st['n']} videos)")
+    if s["protocols"]:
+        lines.append("  protocols: " + ", ".join(
+            f"{p} ({'/'.join(f'{k} {n}' for k, n in sorted(splits.items(), reverse=True))})"
+            for p, splits in s["protocols"].items()))
+    if s["warnings"]:
+        first = next(iter(s["warnings"].items()))
+        lines.append(f"  {len(s['warnings'])} video(s) built with warnings (in manifest.json), e.g. "
+                     f"{first[0]}: {first[1][0]}")
+    if s["failures"]:
+        lines.append(f"  failures ({len(s['failures'])}; full list in failures.csv):")
+        lines += [f"    {v}: {e}" for v, e in s["failures"][:max_failures]]
+    return "\n".join(lines)
+
+
+def write_preview(out: str | os.PathLike, video_id: str, path: str | os.PathLike, *, n_frames: int = 6) -> Path:
+    """A QC sheet of one built video: crops, depth overlays, the pulse and its label spectrum."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .rppg import label_frequencies
+    from .shards import open_video, read_frames
+
+    with open_video(out, video_id) as g:
+        T = g["frames"].shape[0]
+        ok = g["face_ok"][:]
+        pick = np.flatnonzero(ok) if ok.any() else np.arange(T)
+        pick = pick[np.round(np.linspace(0, len(pick) - 1, min(n_frames, len(pick)))).astype(int)]
+        crops = [read_frames(g, t, t + 1)[0] for t in pick]
+        depth, mask = g["depth"][:].astype(np.float32), g["depth_mask"][:]
+        rppg, spectrum, index = g["rppg"][:], g["rppg_fft"][:], g["frame_index"][:]
+        attrs = dict(g.attrs)
+    fps = float(attrs["fps"])
+    fig = plt.figure(figsize=(2.2 * len(pick), 2.2 * 2 + 2.6), dpi=100)
+    grid = fig.add_gridspec(3, len(pick), height_ratios=[1, 1, 1.2])
+    for k, (t, crop) in enumerate(zip(pick, crops)):
+        panel = depth_panel(crop, depth[t], mask[t])
+        side = crop.shape[0]
+        for row, img in enumerate((crop, panel[:, 2 * side:])):
+            ax = fig.add_subplot(grid[row, k])
+            ax.imshow(img)
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(f"frame {index[t]}" + ("" if ok[t] else " (no face)"), fontsize=8)
+    ax = fig.add_subplot(grid[2, : max(len(pick) // 2, 1)])
+    ax.plot(index / fps, rppg, lw=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_title("rPPG (CHROM pulse, QC)", fontsize=9)
+    ax = fig.add_subplot(grid[2, max(len(pick) // 2, 1):])
+    ax.plot(label_frequencies(len(spectrum)) * 60, spectrum, marker=".", lw=0.8)
+    ax.set_xlabel("bpm")
+    ax.set_title(f"rppg_fft label ({'zeros: spoof' if not spectrum.any() else 'live'})", fontsize=9)
+    fig.suptitle(f"{video_id}: {attrs['label']}, HR {attrs['hr_bpm']:.1f} bpm, SNR {attrs['snr_db']:.1f} dB, "
+                 f"{T} frames", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path

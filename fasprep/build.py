@@ -1,0 +1,528 @@
+"""Build a dataset: one task per video, run in parallel, packed into shards.
+
+The stages are composed here and only here (:func:`label_video`); parallelism is here and only
+here (:func:`run_tasks`, joblib with loky or Dask: one code path, the backend is a parameter).
+
+A build folder OUT holds::
+
+    OUT/protocols/<protocol>/<split>.csv      from the file names (also written by --dry-run)
+    OUT/parts/<video_id>.json                 done-marker: config hash, status, error, counts
+    OUT/parts/<video_id>.h5                   the video's labels until they are packed
+    OUT/shards/<dataset>-NNNNN.h5             packed, size-bounded
+    OUT/manifest.json, OUT/failures.csv
+
+Resuming: a video whose marker carries the current config hash is not processed again (a
+failed one only with ``redo_failed``); a different hash (another crop size, depth source, ...)
+redoes it. Parts and markers are written atomically, so a build killed at any moment resumes
+where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import fcntl
+import hashlib
+import io
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from . import __version__
+from . import depth as dp
+from .datasets import DATASETS, VideoRecord, read_face_boxes, write_protocols
+from .depth_labels import DEPTH_SOURCES, label_frames
+from .errors import FasprepError, InputError
+from .face import FaceTracker, crop_square, skin_mean_rgb
+from .io import atomic_path, iter_frames, probe_video
+from .rppg import analyse_trace
+from .shards import CODECS, FORMAT, FORMAT_VERSION, PartWriter, ShardWriter, group_name, read_manifest, write_manifest
+
+log = logging.getLogger(__name__)
+
+#: Bump when the labels computed for the same config change; older parts are then redone.
+LABEL_VERSION = 1
+BACKENDS = ("loky", "dask")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that decides the content of a video's labels (its hash keys the done-markers).
+
+    Attributes
+    ----------
+    crop_size : int, H = W of the stored face crops, pixels
+    crop_scale : float, side of the square crop over the larger side of the landmarks' box
+    depth_size : int, S of the depth maps and NRR grids
+    depth_source : {"sfm", "mesh"}
+    frame_stride : int, store every K-th frame (the pulse always uses every frame)
+    frame_codec : {"jpeg", "raw"}
+    jpeg_quality : int in [1, 100]
+    rppg_bins : int, F of the label spectrum
+    """
+
+    crop_size: int = 256
+    crop_scale: float = 1.3
+    depth_size: int = 32
+    depth_source: str = "sfm"
+    frame_stride: int = 1
+    frame_codec: str = "jpeg"
+    jpeg_quality: int = 90
+    rppg_bins: int = 50
+
+    def __post_init__(self):
+        if self.depth_source not in DEPTH_SOURCES:
+            raise InputError("depth_source", f"must be one of {', '.join(DEPTH_SOURCES)}, got {self.depth_source!r}")
+        if self.frame_codec not in CODECS:
+            raise InputError("frame_codec", f"must be one of {', '.join(CODECS)}, got {self.frame_codec!r}")
+        for name in ("crop_size", "depth_size", "frame_stride", "rppg_bins"):
+            if getattr(self, name) < 1:
+                raise InputError(name, f"must be >= 1, got {getattr(self, name)}")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def hash(self) -> str:
+        text = json.dumps({**self.as_dict(), "label_version": LABEL_VERSION}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- one video ---------------------------------------------------------------------------------
+
+
+def _prior(boxes: np.ndarray | None, t: int) -> np.ndarray | None:
+    if boxes is None or t >= len(boxes) or not np.all(np.isfinite(boxes[t])):
+        return None
+    return boxes[t]
+
+
+def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
+                sfm_dir: str | None = None) -> dict:
+    """Decode, track, crop, fit depth and measure the pulse of one video, into ``writer``.
+
+    Streams the video: per frame only its landmarks, skin colour and (for stored frames) the
+    encoded crop are kept. The dataset's face boxes, when there are any, are tried as a prior
+    where the tracker has no face to follow; the tracker's own result decides.
+
+    Crop box of a frame: the square around its landmarks (``crop_scale``); on a frame without a
+    face the last face's box, before the first face the dataset box, else the frame's centre square.
+
+    Returns
+    -------
+    dict: the group attributes written (hr_bpm, snr_db, ...) and ``n_frames`` stored.
+    """
+    info = probe_video(record.path)
+    boxes = read_face_boxes(record.face_path, n_frames=info.n_frames or None) if record.face_path else None
+    stride, scale = config.frame_stride, config.crop_scale
+    rgb, kept_lm, kept_box, kept_index = [], [], [], []
+    last_box = None
+    with FaceTracker() as tracker:
+        for t, frame in enumerate(iter_frames(record.path)):
+            prior = _prior(boxes, t)
+            lm = tracker.landmarks(frame, prior_box=prior)
+            rgb.append(np.full(3, np.nan) if lm is None else skin_mean_rgb(frame, lm[:, :2]))
+            if lm is not None:
+                last_box = dp.square_box(lm, scale=scale)
+            if t % stride:
+                continue
+            if last_box is not None:
+                box = last_box
+            elif prior is not None:
+                box = dp.square_box(prior.reshape(2, 2), scale=scale / 1.2)  # dataset boxes are loose
+            else:
+                h, w = frame.shape[:2]
+                side = min(h, w)
+                box = np.array([(w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2])
+            writer.add_frame(crop_square(frame, box, config.crop_size))
+            kept_lm.append(np.full((478, 3), np.nan, np.float32) if lm is None else lm)
+            kept_box.append(box)
+            kept_index.append(t)
+    rgb = np.array(rgb, np.float64).reshape(-1, 3)
+    face_ok_all = np.all(np.isfinite(rgb), axis=1)
+    pulse = analyse_trace(rgb, face_ok_all, fs=info.fps, source=str(record.path), n_bins=config.rppg_bins)
+    lm = np.array(kept_lm)
+    ok = np.all(np.isfinite(lm[:, :, 0]), axis=1)
+    depth = label_frames(lm, ok, source=config.depth_source, size=config.depth_size, crop_scale=scale,
+                         sfm_dir=sfm_dir)
+    live = record.label == "live"
+    index = np.array(kept_index, np.int32)
+    arrays = {
+        "depth": depth.depth if live else np.zeros_like(depth.depth),
+        "depth_mask": depth.mask,
+        # Frames without a face get the crop centre, not NaN: NaN would poison grid_sample.
+        "nrr_grid": np.clip(np.nan_to_num(depth.nrr_grid, nan=0.0), -1.0, 1.0),
+        "face_ok": ok,
+        "frame_index": index,
+        "box": np.array(kept_box, np.float32),
+        "landmarks": depth.landmarks,
+        "rppg": pulse.pulse[index],
+        "rppg_fft": pulse.label if live else np.zeros_like(pulse.label),
+    }
+    rmse = depth.fit_rmse_px[ok]
+    attrs = {**record.attrs, "fps": float(info.fps), "hr_bpm": float(pulse.hr_bpm), "snr_db": float(pulse.snr_db),
+             "source": record.path.name if not record.video_id else f"{record.video_id}{record.path.suffix}",
+             "n_frames_source": len(rgb),
+             "fit_rmse_px": float(np.mean(rmse)) if len(rmse) and np.all(np.isfinite(rmse)) else float("nan")}
+    writer.finish(arrays, attrs)
+    return {**attrs, "n_frames": int(len(index))}
+
+
+def part_paths(out: str | os.PathLike, video_id: str) -> tuple[Path, Path]:
+    """(part file, done-marker) of a video in a build folder."""
+    base = Path(out) / "parts" / video_id
+    return base.with_name(base.name + ".h5"), base.with_name(base.name + ".json")
+
+
+def process_video(record: VideoRecord, *, out: str, config: BuildConfig, sfm_dir: str | None = None) -> dict:
+    """The task of one video: its part file and its done-marker; never raises for a bad video.
+
+    Returns the marker: ``video_id, config_hash, status (ok|failed), error, label, n_frames,
+    bytes, hr_bpm, snr_db, seconds, warnings``.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)  # one task = one core; parallelism comes from the workers
+    start = time.perf_counter()
+    part, marker_path = part_paths(out, record.video_id)
+    marker = {"video_id": record.video_id, "config_hash": config.hash, "status": "ok", "error": None,
+              "label": record.label, "n_frames": 0, "bytes": 0, "hr_bpm": None, "snr_db": None}
+    with warnings.catch_warnings(record=True) as caught, _logged_warnings() as logged:
+        warnings.simplefilter("always")
+        try:
+            with PartWriter(part, record.video_id, codec=config.frame_codec, crop_size=config.crop_size,
+                            jpeg_quality=config.jpeg_quality) as writer:
+                result = label_video(record, writer, config=config, sfm_dir=sfm_dir)
+            marker.update(n_frames=result["n_frames"], bytes=part.stat().st_size,
+                          hr_bpm=_num(result["hr_bpm"]), snr_db=_num(result["snr_db"]))
+        except FasprepError as exc:
+            marker.update(status="failed", error=str(exc))
+        except Exception as exc:  # a bug or a library failure on this video: recorded, the build goes on
+            marker.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            log.debug("%s failed", record.video_id, exc_info=True)
+    marker["warnings"] = [str(w.message) for w in caught] + logged
+    marker["seconds"] = round(time.perf_counter() - start, 3)
+    with atomic_path(marker_path) as tmp:
+        tmp.write_text(json.dumps(marker) + "\n")
+    return marker
+
+
+@contextlib.contextmanager
+def _logged_warnings() -> Iterator[list[str]]:
+    """Collect fasprep's log warnings of one task for its marker, instead of printing them
+    through the progress bar (a build of thousands of videos would bury the bar)."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    logger = logging.getLogger("fasprep")
+    handler, propagate = Collect(logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _num(x) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 3)
+
+
+# --- many videos -------------------------------------------------------------------------------
+
+
+def run_tasks(fn: Callable, items: list, *, workers: int = 1, backend: str = "loky",
+              scheduler: str | None = None) -> Iterator:
+    """``fn(item)`` for every item, results in completion order, on joblib's loky or Dask backend.
+
+    ``backend="dask"`` connects to ``scheduler`` (e.g. ``tcp://host:8786``) or, without one,
+    starts a local cluster of ``workers`` processes. Dask workers need the same Python
+    environment and must see the same paths (a shared filesystem).
+    """
+    from joblib import Parallel, delayed, parallel_config
+
+    if backend not in BACKENDS:
+        raise InputError("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    tasks = (delayed(fn)(item) for item in items)
+    if backend == "loky":
+        yield from Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(tasks)
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise InputError("backend", "dask needs the dask extra: pip install 'fasprep[dask]'") from exc
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="20s"))
+            except OSError as exc:
+                raise InputError(scheduler, f"cannot reach the Dask scheduler ({exc})") from exc
+        else:
+            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1,
+                                                       processes=True, dashboard_address=None))
+            client = stack.enter_context(Client(cluster))
+        stack.enter_context(parallel_config(backend="dask"))
+        yield from Parallel(n_jobs=-1, return_as="generator_unordered")(tasks)
+
+
+def read_marker(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    n_videos: int
+    n_ok: int
+    n_failed: int
+    n_processed: int  # in this run
+    n_skipped: int  # done before this run
+    failures: list[tuple[str, str]]
+    shards: int
+    seconds: float
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.n_failed else 0
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(out, "another build is writing to this folder") from None
+        yield
+
+
+def _clean_stale_temps(folder: Path) -> None:
+    """Temp files of writers killed mid-write (``.<name>.<random>.tmp.h5``)."""
+    if folder.is_dir():
+        for p in folder.rglob(".*.tmp*"):
+            p.unlink(missing_ok=True)
+
+
+def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, config: BuildConfig = BuildConfig(),
+          workers: int = 1, backend: str = "loky", scheduler: str | None = None, redo_failed: bool = False,
+          shard_bytes: int = 2 << 30, sfm_dir: str | os.PathLike | None = None, keep_parts: bool = False,
+          progress: bool = True, scan=None) -> BuildResult:
+    """Build a dataset: protocols, one task per video (resumable), then shards and manifest.
+
+    Parameters
+    ----------
+    dataset : a name in :data:`fasprep.datasets.DATASETS` (``"siw"``)
+    raw, out : the dataset's root and the build folder
+    config : BuildConfig
+    workers : int, parallel tasks
+    backend : {"loky", "dask"}; scheduler: a Dask scheduler address (dask only)
+    redo_failed : retry videos that failed in an earlier run
+    shard_bytes : soft bound on a shard's size
+    sfm_dir : the Surrey Face Model folder (``depth_source="sfm"``)
+    keep_parts : keep the per-video part files after packing (else removed; markers stay)
+    scan : a precomputed :class:`fasprep.datasets.Scan` (else scanned here)
+
+    Returns
+    -------
+    BuildResult (``exit_code`` 3 when some videos failed)
+    """
+    start = time.perf_counter()
+    out = Path(out).resolve()
+    adapter = DATASETS[dataset]
+    if config.depth_source == "sfm":
+        sfm_dir = str(dp.find_sfm(sfm_dir))
+        dp.load_sfm(sfm_dir)  # a missing or broken model fails here, before any work
+    with _locked(out):
+        scan = scan or adapter.scan(raw)
+        if not scan.records:
+            raise InputError(raw, f"no {dataset} videos found")
+        for w in scan.warnings:
+            log.warning("%s", w)
+        write_protocols(out, adapter.protocols(scan.records))
+        _clean_stale_temps(out / "parts")
+        _clean_stale_temps(out / "shards")
+        old = _old_manifest(out, config)
+        todo, skipped = [], 0
+        for r in scan.records:
+            part, marker_path = part_paths(out, r.video_id)
+            m = read_marker(marker_path)
+            done = m is not None and m.get("config_hash") == config.hash and (
+                (m["status"] == "ok" and (part.is_file() or _in_old_shard(old, out, r.video_id)))
+                or (m["status"] == "failed" and not redo_failed))
+            if done:
+                skipped += 1
+            else:
+                todo.append(r)
+        task = _Task(out=str(out), config=config, sfm_dir=sfm_dir)
+        failures_now = 0
+        bar = tqdm(total=len(todo), desc=f"build {dataset}", unit="video", disable=not progress or not todo,
+                   file=sys.stderr, dynamic_ncols=True)
+        frames, t0 = 0, time.perf_counter()
+        with bar:
+            for marker in run_tasks(task, todo, workers=workers, backend=backend, scheduler=scheduler):
+                frames += marker["n_frames"]
+                if marker["status"] != "ok":
+                    failures_now += 1
+                    bar.write(f"fasprep: failed: {marker['video_id']}: {marker['error']}", file=sys.stderr)
+                bar.update()
+                bar.set_postfix(failed=failures_now, fps=f"{frames / (time.perf_counter() - t0):.0f}")
+        manifest = pack(out, dataset, scan.records, config, shard_bytes=shard_bytes, keep_parts=keep_parts,
+                        old=old, progress=progress)
+    failures = [(v, r["error"]) for v, r in manifest["videos"].items() if r["status"] != "ok"]
+    return BuildResult(out=out, n_videos=len(scan.records), n_ok=len(manifest["videos"]) - len(failures),
+                       n_failed=len(failures), n_processed=len(todo), n_skipped=skipped, failures=failures,
+                       shards=len(manifest["shards"]), seconds=time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class _Task:
+    """The picklable task the workers run: ``process_video`` with the build's parameters bound."""
+
+    out: str
+    config: BuildConfig
+    sfm_dir: str | None
+
+    def __call__(self, record: VideoRecord) -> dict:
+        return process_video(record, out=self.out, config=self.config, sfm_dir=self.sfm_dir)
+
+
+def _old_manifest(out: Path, config: BuildConfig) -> dict | None:
+    """The previous run's manifest, if it was built with the same config."""
+    try:
+        m = read_manifest(out)
+    except InputError:
+        return None
+    return m if m.get("config_hash") == config.hash else None
+
+
+def _in_old_shard(old: dict | None, out: Path, video_id: str) -> bool:
+    rec = (old or {}).get("videos", {}).get(video_id)
+    return bool(rec and rec["status"] == "ok" and rec.get("shard") and (out / rec["shard"]).is_file())
+
+
+def pack(out: Path, dataset: str, records: list[VideoRecord], config: BuildConfig, *, shard_bytes: int,
+         keep_parts: bool = False, old: dict | None = None, progress: bool = False) -> dict:
+    """Pack every done video into shards (in video_id order) and write the manifest.
+
+    A video's data comes from its part file or, once packed, from the previous shards. When
+    nothing changed since the last pack the shards are kept as they are.
+    """
+    markers = {r.video_id: read_marker(part_paths(out, r.video_id)[1]) for r in records}
+    ok = sorted(v for v, m in markers.items() if m and m["config_hash"] == config.hash and m["status"] == "ok")
+    new_parts = [v for v in ok if part_paths(out, v)[0].is_file()]
+    unchanged = (old is not None and not new_parts and old.get("shard_bytes") == shard_bytes
+                 and sorted(v for v, r in old["videos"].items() if r["status"] == "ok") == ok
+                 and all((out / s["path"]).is_file() and (out / s["path"]).stat().st_size == s["bytes"]
+                         for s in old["shards"]))
+    if unchanged:
+        locations = {v: old["videos"][v]["shard"] for v in ok}
+        shards = old["shards"]
+    else:
+        locations, shards = _write_shards(out, dataset, ok, markers, old, shard_bytes, progress)
+    videos = {}
+    for r in records:
+        m = markers[r.video_id] or {}
+        stale = m.get("config_hash") != config.hash
+        videos[r.video_id] = {
+            "shard": locations.get(r.video_id),
+            "status": "ok" if r.video_id in locations else "failed",
+            "error": (m.get("error") if not stale else "not built (interrupted, or built with another config)")
+            if r.video_id not in locations else None,
+            "n_frames": m.get("n_frames", 0) if not stale else 0,
+            "label": r.label,
+            "hr_bpm": m.get("hr_bpm"),
+            "snr_db": m.get("snr_db"),
+            "bytes": m.get("bytes", 0),
+        }
+        if m.get("warnings") and not stale:
+            videos[r.video_id]["warnings"] = m["warnings"]
+    manifest = {
+        "format": FORMAT, "version": FORMAT_VERSION, "dataset": dataset, "fasprep_version": __version__,
+        "config": config.as_dict(), "config_hash": config.hash, "label_version": LABEL_VERSION,
+        "shard_bytes": shard_bytes, "videos": videos, "shards": shards,
+    }
+    write_manifest(out, manifest)
+    _write_failures(out, videos)
+    # Only now, with the manifest pointing at the shards, are the parts redundant.
+    if not keep_parts:
+        for v in ok:
+            part_paths(out, v)[0].unlink(missing_ok=True)
+    live = {s["path"] for s in shards}
+    for p in (out / "shards").glob(f"{dataset}-*.h5"):
+        if p.relative_to(out).as_posix() not in live:
+            p.unlink()
+    return manifest
+
+
+def _write_shards(out, dataset, ok, markers, old, shard_bytes, progress):
+    writer = ShardWriter(out, dataset, max_bytes=shard_bytes)
+    locations = {}
+    open_shards: dict[str, h5py.File] = {}
+    try:
+        for vid in tqdm(ok, desc="pack", unit="video", disable=not progress, leave=False, file=sys.stderr):
+            part = part_paths(out, vid)[0]
+            if part.is_file():
+                with h5py.File(part, "r") as f:
+                    locations[vid] = writer.write(vid, f[group_name(vid)], markers[vid]["bytes"])
+            else:
+                shard = old["videos"][vid]["shard"]
+                if shard not in open_shards:
+                    open_shards[shard] = h5py.File(out / shard, "r")
+                locations[vid] = writer.write(vid, open_shards[shard][group_name(vid)], markers[vid]["bytes"])
+        for f in open_shards.values():
+            f.close()
+        infos = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        for f in open_shards.values():
+            f.close()
+    return locations, [dataclasses.asdict(i) for i in infos]
+
+
+def _write_failures(out: Path, videos: dict) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["video_id", "label", "error"])
+    for v, r in videos.items():
+        if r["status"] != "ok":
+            w.writerow([v, r["label"], r["error"]])
+    with atomic_path(out / "failures.csv") as tmp:
+        tmp.write_text(buf.getvalue())
+
+
+def format_result(result: BuildResult) -> str:
+    """The summary a user reads at the end of a build."""
+    lines = [f"{result.out}: {result.n_ok} of {result.n_videos} videos built "
+             f"({result.n_processed} processed now, {result.n_skipped} done before), "
+             f"{result.shards} shard(s), {result.seconds:.0f} s"]
+    if result.failures:
+        lines.append(f"{result.n_failed} failed (see {result.out / 'failures.csv'}; retry with --redo-failed):")
+        lines += [f"  {v}: {e}" for v, e in result.failures[:10]]
+        if len(result.failures) > 10:
+            lines.append(f"  ... and {len(result.failures) - 10} more")
+    return "\n".join(lines)
+
+
+def iter_records(scan) -> Iterable[VideoRecord]:
+    return iter(scan.records)

@@ -1,0 +1,399 @@
+"""HDF5 shards: the on-disk format of a build, written and read in one place.
+
+The format is the output contract of ../shared/DESIGN.md ("Output contract"). A build writes one
+HDF5 *part* per video (:class:`PartWriter`, atomically), then packs the parts into size-bounded
+*shards* (:class:`ShardWriter`) listed with their sha256 in ``manifest.json``. In every file a
+video is the group ``/videos/<video_id>`` (``video_id`` has ``/`` separators, so groups nest):
+
+========== ============================================ ==========================================
+dataset    shape, dtype                                 meaning
+========== ============================================ ==========================================
+frames     (T, H, W, 3) uint8 RGB, or (T,) JPEG bytes   face crops (attr ``codec``: raw or jpeg)
+depth      (T, S, S) float16 in [0, 1]                  depth label; all zeros for spoof
+depth_mask (T, S, S) bool                               face pixels of the rendered mesh
+nrr_grid   (T, S, S, 2) float16 in [-1, 1]              crop coords of a frontal vertex grid
+face_ok    (T,) bool                                    face tracked and fitted on this frame
+frame_index (T,) int32                                  index in the source video
+box        (T, 4) float32                               crop box x1, y1, x2, y2, source pixels
+landmarks  (T, 68, 2) float32                           iBUG-68, source pixels (NaN without face)
+rppg       (T,) float32                                 CHROM pulse at the stored frames
+rppg_fft   (F,) float32                                 label spectrum, unit norm; zeros for spoof
+========== ============================================ ==========================================
+
+Group attributes: ``GROUP_ATTRS``. Frames are chunked by clip (``CLIP_FRAMES`` consecutive
+frames), so reading the frames of one training clip is one chunk read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import h5py
+import numpy as np
+
+from .errors import InputError
+from .io import atomic_path
+
+FORMAT = "fasprep-shards"
+FORMAT_VERSION = 1
+CODECS = ("jpeg", "raw")
+CLIP_FRAMES = 5  # Nf of the paper's model: the frames of one training clip
+GROUP_ATTRS = ("label", "subject", "sensor", "medium", "session", "fps", "hr_bpm", "snr_db", "source",
+               "n_frames_source", "fit_rmse_px")
+#: dataset -> (shape after T, with S = depth side, H = crop side, F = spectrum bins; dtype)
+SCHEMA = {
+    "depth": (("S", "S"), np.float16),
+    "depth_mask": (("S", "S"), np.bool_),
+    "nrr_grid": (("S", "S", 2), np.float16),
+    "face_ok": ((), np.bool_),
+    "frame_index": ((), np.int32),
+    "box": ((4,), np.float32),
+    "landmarks": ((68, 2), np.float32),
+    "rppg": ((), np.float32),
+}
+_COMPRESS = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+def group_name(video_id: str) -> str:
+    """HDF5 path of a video's group: ``videos/<video_id>``."""
+    return f"videos/{video_id}"
+
+
+def encode_jpeg(frame: np.ndarray, *, quality: int = 90) -> np.ndarray:
+    """JPEG bytes of one RGB frame.
+
+    Parameters
+    ----------
+    frame : np.ndarray, shape (H, W, 3), uint8, RGB
+    quality : int in [1, 100]
+
+    Returns
+    -------
+    np.ndarray, shape (n_bytes,), uint8
+    """
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise InputError("frame", f"JPEG encoding failed for an array of shape {frame.shape}")
+    return buf.reshape(-1)
+
+
+def read_frames(group: h5py.Group, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Frames ``start:stop`` of a video group, decoded.
+
+    Returns
+    -------
+    np.ndarray, shape (n, H, W, 3), uint8, RGB
+    """
+    ds = group["frames"]
+    if ds.attrs.get("codec", "raw") == "raw":
+        return ds[start:stop]
+    out = [cv2.imdecode(np.asarray(b), cv2.IMREAD_COLOR) for b in ds[start:stop]]
+    if any(x is None for x in out):
+        raise InputError(group.file.filename, f"{group.name}: a frame is not a decodable JPEG")
+    return np.stack([cv2.cvtColor(x, cv2.COLOR_BGR2RGB) for x in out]) if out else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+class PartWriter:
+    """Writes one video's part file: frames streamed in as they are cropped, labels at the end.
+
+    The file appears under its final name only when :meth:`finish` has run and the context
+    exits without an error (temp file + rename), so a killed worker leaves no partial part.
+
+    Parameters
+    ----------
+    path : path of the part file (``.h5``)
+    video_id : str
+    codec : {"jpeg", "raw"}
+    crop_size : int, H = W of the crops
+    jpeg_quality : int in [1, 100]
+    """
+
+    def __init__(self, path: str | os.PathLike, video_id: str, *, codec: str = "jpeg", crop_size: int = 256,
+                 jpeg_quality: int = 90):
+        if codec not in CODECS:
+            raise InputError("frame_codec", f"must be one of {', '.join(CODECS)}, got {codec!r}")
+        self.path, self.video_id, self.codec = Path(path), video_id, codec
+        self.crop_size, self.jpeg_quality = int(crop_size), int(jpeg_quality)
+        self._stack = contextlib.ExitStack()
+        self._pending: list[np.ndarray] = []
+        self._finished = False
+        self.n_frames = 0
+
+    def __enter__(self) -> "PartWriter":
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._file = self._stack.enter_context(h5py.File(tmp, "w"))
+        self.group = self._file.create_group(group_name(self.video_id))
+        H = self.crop_size
+        if self.codec == "jpeg":
+            self._frames = self.group.create_dataset("frames", shape=(0,), maxshape=(None,),
+                                                     dtype=h5py.vlen_dtype(np.uint8), chunks=(CLIP_FRAMES * 8,))
+        else:
+            self._frames = self.group.create_dataset("frames", shape=(0, H, H, 3), maxshape=(None, H, H, 3),
+                                                     dtype=np.uint8, chunks=(CLIP_FRAMES, H, H, 3))
+        self._frames.attrs["codec"] = self.codec
+        return self
+
+    def add_frame(self, crop: np.ndarray) -> None:
+        """Append one crop, (H, W, 3) uint8 RGB with H = W = ``crop_size``."""
+        if crop.shape != (self.crop_size, self.crop_size, 3):
+            raise InputError("crop", f"expected shape {(self.crop_size, self.crop_size, 3)}, got {crop.shape}")
+        self._pending.append(encode_jpeg(crop, quality=self.jpeg_quality) if self.codec == "jpeg" else crop)
+        if len(self._pending) >= CLIP_FRAMES * 8:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        n, k = self.n_frames, len(self._pending)
+        self._frames.resize(n + k, axis=0)
+        if self.codec == "jpeg":
+            block = np.empty(k, dtype=object)
+            block[:] = self._pending
+        else:
+            block = np.stack(self._pending)
+        self._frames[n:n + k] = block
+        self.n_frames += k
+        self._pending = []
+
+    def finish(self, arrays: dict[str, np.ndarray], attrs: dict) -> None:
+        """Write the label arrays (names of :data:`SCHEMA` plus ``rppg_fft``) and group attributes."""
+        self._flush()
+        T = self.n_frames
+        for name, (_, dtype) in SCHEMA.items():
+            a = np.asarray(arrays[name]).astype(dtype)
+            if len(a) != T:
+                raise ValueError(f"{self.video_id}: {name} has {len(a)} rows for {T} frames")
+            self.group.create_dataset(name, data=a, **(_COMPRESS if a.ndim > 1 else {}))
+        self.group.create_dataset("rppg_fft", data=np.asarray(arrays["rppg_fft"], np.float32))
+        for key in GROUP_ATTRS:
+            value = attrs[key]
+            self.group.attrs[key] = np.nan if value is None else value
+        self._finished = True
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and not self._finished:  # never publish a part without its labels
+            err = RuntimeError(f"{self.video_id}: PartWriter closed before finish()")
+            self._stack.__exit__(RuntimeError, err, None)
+            raise err
+        self._stack.__exit__(exc_type, exc, tb)
+
+
+def file_sha256(path: str | os.PathLike, *, block: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class ShardInfo:
+    path: str  # relative to the build's OUT folder
+    sha256: str
+    n_videos: int
+    bytes: int
+
+
+class ShardWriter:
+    """Copies video groups into shard files, starting a new file when one would exceed ``max_bytes``.
+
+    Shards are written under temporary names and renamed by :meth:`commit`, so an interrupted
+    pack leaves the previous shards intact.
+
+    Parameters
+    ----------
+    out : the build's OUT folder; shards go to ``out/shards/<prefix>-NNNNN.h5``
+    prefix : str, the dataset name
+    max_bytes : int, soft bound on a shard's size (a single larger video gets its own shard)
+    """
+
+    def __init__(self, out: str | os.PathLike, prefix: str, *, max_bytes: int = 2 << 30):
+        self.out, self.prefix, self.max_bytes = Path(out), prefix, int(max_bytes)
+        (self.out / "shards").mkdir(parents=True, exist_ok=True)
+        self._written: list[tuple[Path, Path, int]] = []  # (temp, final, n_videos)
+        self._file: h5py.File | None = None
+        self._bytes = 0
+        self._count = 0
+
+    def shard_path(self, index: int) -> str:
+        return f"shards/{self.prefix}-{index:05d}.h5"
+
+    def _start(self) -> None:
+        final = self.out / self.shard_path(len(self._written))
+        tmp = final.with_name(f".{final.name}.tmp")
+        self._file = h5py.File(tmp, "w")
+        self._file.attrs["format"] = FORMAT
+        self._file.attrs["version"] = FORMAT_VERSION
+        self._written.append((tmp, final, 0))
+        self._bytes = 0
+
+    def _close_current(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def write(self, video_id: str, source: h5py.Group, n_bytes: int) -> str:
+        """Copy a video's group; returns the shard's path relative to OUT."""
+        if self._file is None or (self._bytes and self._bytes + n_bytes > self.max_bytes):
+            self._close_current()
+            self._start()
+        source.file.copy(source, self._file, name=group_name(video_id))
+        self._bytes += n_bytes
+        tmp, final, n = self._written[-1]
+        self._written[-1] = (tmp, final, n + 1)
+        return final.relative_to(self.out).as_posix()
+
+    def commit(self) -> list[ShardInfo]:
+        """Close the shards, move them to their final names and return their checksums."""
+        self._close_current()
+        infos = []
+        for tmp, final, n in self._written:
+            os.replace(tmp, final)
+            infos.append(ShardInfo(path=final.relative_to(self.out).as_posix(), sha256=file_sha256(final),
+                                   n_videos=n, bytes=final.stat().st_size))
+        self._written = []
+        return infos
+
+    def abort(self) -> None:
+        self._close_current()
+        for tmp, _, _ in self._written:
+            tmp.unlink(missing_ok=True)
+        self._written = []
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def read_manifest(out: str | os.PathLike) -> dict:
+    """The build's ``manifest.json``; :class:`InputError` if absent or not a fasprep manifest."""
+    path = Path(out) / "manifest.json"
+    if not path.is_file():
+        raise InputError(out, "no manifest.json: not a fasprep build folder (or the build never finished a pack)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise InputError(path, f"format is {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def write_manifest(out: str | os.PathLike, manifest: dict) -> Path:
+    path = Path(out) / "manifest.json"
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def open_video(out: str | os.PathLike, video_id: str, manifest: dict | None = None) -> Iterator[h5py.Group]:
+    """The group of one built video, read-only (``with open_video(OUT, vid) as g: g["depth"][:]``)."""
+    manifest = manifest or read_manifest(out)
+    rec = manifest["videos"].get(video_id)
+    if rec is None:
+        raise InputError(video_id, f"not in the build at {out}")
+    if rec["status"] != "ok":
+        raise InputError(video_id, f"failed in the build: {rec.get('error')}")
+    with h5py.File(Path(out) / rec["shard"], "r") as f:
+        yield f[group_name(video_id)]
+
+
+def check_group(group: h5py.Group, *, depth_size: int, crop_size: int, n_bins: int) -> list[str]:
+    """Schema problems of one video group (empty list = conforms)."""
+    problems = []
+    name = group.name
+    if "frames" not in group:
+        return [f"{name}: no frames"]
+    frames = group["frames"]
+    T = frames.shape[0]
+    codec = frames.attrs.get("codec")
+    if codec == "raw":
+        if frames.shape[1:] != (crop_size, crop_size, 3) or frames.dtype != np.uint8:
+            problems.append(f"{name}/frames: {frames.shape} {frames.dtype}, expected (T, {crop_size}, {crop_size}, 3) uint8")
+    elif codec != "jpeg":
+        problems.append(f"{name}/frames: codec {codec!r}")
+    dims = {"S": depth_size}
+    for ds_name, (tail, dtype) in SCHEMA.items():
+        if ds_name not in group:
+            problems.append(f"{name}: missing {ds_name}")
+            continue
+        ds = group[ds_name]
+        want = (T,) + tuple(dims.get(d, d) for d in tail)
+        if ds.shape != want or ds.dtype != np.dtype(dtype):
+            problems.append(f"{name}/{ds_name}: {ds.shape} {ds.dtype}, expected {want} {np.dtype(dtype)}")
+    if "rppg_fft" not in group or group["rppg_fft"].shape != (n_bins,):
+        problems.append(f"{name}/rppg_fft: missing or not ({n_bins},)")
+    missing = [a for a in GROUP_ATTRS if a not in group.attrs]
+    if missing:
+        problems.append(f"{name}: missing attributes {', '.join(missing)}")
+    return problems
+
+
+def verify(out: str | os.PathLike, *, progress: bool = False) -> tuple[list[str], list[str]]:
+    """Check a build: manifest, shard checksums, every video's schema, protocol files vs shards.
+
+    Returns
+    -------
+    problems : list of str
+        Anything corrupt or missing; empty means the build is sound.
+    notes : list of str
+        Things a user should know that are not corruption (videos that failed to build and
+        that protocol files still list).
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    manifest = read_manifest(out)
+    config = manifest["config"]
+    problems, notes = [], []
+    videos = manifest["videos"]
+    by_shard: dict[str, list[str]] = {}
+    for vid, rec in videos.items():
+        if rec["status"] == "ok":
+            by_shard.setdefault(rec["shard"], []).append(vid)
+    listed = {s["path"] for s in manifest["shards"]}
+    for shard in set(by_shard) - listed:
+        problems.append(f"{shard}: holds videos in the manifest but is not in its shard list")
+    for info in tqdm(manifest["shards"], desc="verify", unit="shard", disable=not progress, leave=False):
+        path = out / info["path"]
+        if not path.is_file():
+            problems.append(f"{info['path']}: missing")
+            continue
+        if file_sha256(path) != info["sha256"]:
+            problems.append(f"{info['path']}: sha256 mismatch (file changed or corrupt)")
+            continue
+        try:
+            with h5py.File(path, "r") as f:
+                for vid in by_shard.get(info["path"], []):
+                    if group_name(vid) not in f:
+                        problems.append(f"{info['path']}: no group for {vid}")
+                        continue
+                    problems += check_group(f[group_name(vid)], depth_size=config["depth_size"],
+                                            crop_size=config["crop_size"], n_bins=config["rppg_bins"])
+        except OSError as exc:
+            problems.append(f"{info['path']}: cannot be read as HDF5 ({exc})")
+    failed = {v for v, r in videos.items() if r["status"] != "ok"}
+    proto_root = out / "protocols"
+    if not proto_root.is_dir():
+        problems.append("protocols/: missing")
+    for csv in sorted(proto_root.glob("*/*.csv")):
+        lines = csv.read_text().splitlines()
+        if not lines or lines[0] != "video_id,label,max_frames":
+            problems.append(f"{csv.relative_to(out)}: bad header")
+            continue
+        ids = [line.split(",")[0] for line in lines[1:] if line]
+        unknown = [v for v in ids if v not in videos]
+        if unknown:
+            problems.append(f"{csv.relative_to(out)}: {len(unknown)} videos not in the build, e.g. {unknown[0]}")
+        n_failed = sum(v in failed for v in ids)
+        if n_failed:
+            notes.append(f"{csv.relative_to(out)}: {n_failed} listed videos failed to build (no data; loaders skip them)")
+    return problems, notes
