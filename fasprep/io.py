@@ -66,7 +66,29 @@ def _describe_unopenable(path: Path) -> str:
     return "not a video file that FFmpeg/OpenCV can read"
 
 
-def _open_capture(path: str | os.PathLike) -> tuple[cv2.VideoCapture, VideoInfo]:
+def _decode_inline(cap: cv2.VideoCapture, info: "VideoInfo", path) -> Iterator[np.ndarray]:
+    n = 0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            n += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+    _check_decoded(path, n, info)
+
+
+def _check_decoded(path, n: int, info: "VideoInfo") -> None:
+    if n == 0:
+        raise InputError(path, "no frame could be decoded (zero-frame or corrupt video)")
+    if info.n_frames and n < 0.9 * info.n_frames:
+        log.warning("%s: decoded %d of the %d frames the container lists; the file may be truncated",
+                    path, n, info.n_frames)
+
+
+def _open_capture(path: str | os.PathLike, threads: int | None = None) -> tuple[cv2.VideoCapture, VideoInfo]:
     p = Path(path)
     if not p.exists():
         raise InputError(p, "no such file")
@@ -78,7 +100,8 @@ def _open_capture(path: str | os.PathLike) -> tuple[cv2.VideoCapture, VideoInfo]
     level = cv2.getLogLevel()
     cv2.setLogLevel(_CV_LOG_ERROR)
     try:
-        cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG)
+        params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, int(threads)]
+        cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG, params)
     finally:
         cv2.setLogLevel(level)
     if not cap.isOpened():
@@ -110,15 +133,18 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     return info
 
 
-def iter_frames(path: str | os.PathLike, *, prefetch: int = 8) -> Iterator[np.ndarray]:
-    """Decode a video frame by frame, in a background thread.
+def iter_frames(path: str | os.PathLike, *, prefetch: int = 8, threads: int | None = None) -> Iterator[np.ndarray]:
+    """Decode a video frame by frame, in a background thread (or in the caller's).
 
     Parameters
     ----------
     path : str or os.PathLike
-    prefetch : int >= 1
-        Frames decoded ahead; bounds memory. Decoding overlaps the caller's work on the next
-        core (OpenCV releases the GIL while decoding).
+    prefetch : int >= 0
+        Frames decoded ahead in a background thread; bounds memory. Decoding then overlaps
+        the caller's work on another core (OpenCV releases the GIL while decoding). 0 decodes
+        in the caller's thread: one core in all, for a worker among as many as there are cores.
+    threads : int, optional
+        FFmpeg decoder threads (default: FFmpeg's choice, about one per core).
 
     Yields
     ------
@@ -129,7 +155,10 @@ def iter_frames(path: str | os.PathLike, *, prefetch: int = 8) -> Iterator[np.nd
     InputError
         The file cannot be opened, or it opens but not a single frame decodes.
     """
-    cap, info = _open_capture(path)
+    cap, info = _open_capture(path, threads)
+    if prefetch < 1:
+        yield from _decode_inline(cap, info, path)
+        return
     q: queue.Queue = queue.Queue(maxsize=max(int(prefetch), 1))
     stop = threading.Event()
     done = object()
@@ -166,11 +195,7 @@ def iter_frames(path: str | os.PathLike, *, prefetch: int = 8) -> Iterator[np.nd
             with contextlib.suppress(queue.Empty):
                 q.get(timeout=0.05)
         thread.join()
-    if n == 0:
-        raise InputError(path, "no frame could be decoded (zero-frame or corrupt video)")
-    if info.n_frames and n < 0.9 * info.n_frames:
-        log.warning("%s: decoded %d of the %d frames the container lists; the file may be truncated",
-                    path, n, info.n_frames)
+    _check_decoded(path, n, info)
 
 
 def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15) -> int:

@@ -154,11 +154,10 @@ class PartWriter:
         n, k = self.n_frames, len(self._pending)
         self._frames.resize(n + k, axis=0)
         if self.codec == "jpeg":
-            block = np.empty(k, dtype=object)
-            block[:] = self._pending
+            for i, data in enumerate(self._pending):  # one vlen element at a time: h5py broadcasts blocks wrongly
+                self._frames[n + i] = data
         else:
-            block = np.stack(self._pending)
-        self._frames[n:n + k] = block
+            self._frames[n:n + k] = np.stack(self._pending)
         self.n_frames += k
         self._pending = []
 
