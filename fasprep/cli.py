@@ -136,37 +136,61 @@ def rppg_gt_cmd(video, as_json, out, plot, progress, **rppg_opts):
 
 @main.command("demo")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--hr", type=click.FloatRange(45, 145), default=72.0, show_default=True,
-              help="Heart rate injected into the example video, bpm.")
-@click.option("--seconds", type=click.FloatRange(5, 120), default=20.0, show_default=True,
-              help="Length of the example video.")
-def demo_cmd(out, hr, seconds):
-    """Run fasprep end to end on an example it makes itself, offline.
+@click.option("--seconds", type=click.FloatRange(5, 60), default=10.0, show_default=True,
+              help="Length of the live example videos (attacks are half as long).")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Surrey Face Model folder [default: $FASPREP_SFM_DIR, then the user cache].")
+def demo_cmd(out, seconds, workers, sfm_dir):
+    """Build a tiny SiW dataset that fasprep makes itself, offline, end to end.
 
-    Animates the face photo shipped with fasprep (astronaut Eileen Collins, public domain) into
-    OUT/example_live.mp4 with a known pulse in its skin, head motion, light drift and sensor
-    noise, then runs `rppg-gt` on it and writes OUT/example_live_rppg.{csv,npz,png}.
+    Makes OUT/raw: a SiW-layout tree of two subjects with every type and medium (live videos
+    of the face photo fasprep ships, with a known pulse in the skin; print and replay attacks
+    of it, moved in perspective, with print texture or screen moire and no pulse), with .face
+    box files. Then runs `fasprep build-siw OUT/raw OUT/build` on it, compares the recovered
+    heart rates with the injected ones and writes QC sheets. Depth comes from the Surrey Face
+    Model when it is installed (`fasprep models fetch`), else from MediaPipe's mesh.
     """
-    from .rppg import rppg_gt
-    from .synth import animate_face, example_face, synthetic_ppg
-    from .io import write_video
-    from tqdm import tqdm
+    from .build import BuildConfig, build, format_result
+    from .errors import ModelAssetError
+    from .mock_siw import demo_faces, demo_video_ids, make_siw_tree, read_truth
+    from .models import find_sfm
+    from .report import build_summary, format_summary, write_preview
 
-    fps = 30.0
-    n = int(round(seconds * fps))
-    video = Path(out) / "example_live.mp4"
-    pulse = synthetic_ppg(n, fs=fps, hr_bpm=hr, seed=0)
-    frames = animate_face(example_face(), pulse, fps=fps, seed=0)
-    click.echo(f"writing {video}: {seconds:g} s of a real face photo with a {hr:g} bpm pulse")
-    write_video(video, tqdm(frames, total=n, desc="encode", unit="frame", leave=False,
-                            disable=not sys.stderr.isatty()), fps=fps)
-    result = rppg_gt(video, progress=sys.stderr.isatty())
-    written = _write_outputs(result, str(Path(out) / "example_live_rppg"), str(Path(out) / "example_live_rppg.png"))
-    for line in _summary_lines(result):
-        click.echo(line)
-    click.echo(f"  injected {hr:g} bpm, recovered {result.hr_bpm:.1f} bpm (error {result.hr_bpm - hr:+.1f})")
-    for p in written:
-        click.echo(f"  wrote {p}")
+    out = Path(out)
+    raw, built = out / "raw", out / "build"
+    try:
+        sfm_dir = find_sfm(sfm_dir)
+        source = "sfm"
+        click.echo(f"depth source: sfm (Surrey Face Model in {sfm_dir})")
+    except ModelAssetError:
+        source = "mesh"
+        click.echo("depth source: mesh (MediaPipe's own mesh; the Surrey Face Model is not installed: "
+                   "`fasprep models fetch` adds it)")
+    ids = demo_video_ids()
+    if (raw / "mock_truth.json").is_file() and all((raw / f"{v}.mov").is_file() for v in ids):
+        click.echo(f"using the example tree in {raw}")
+    else:
+        click.echo(f"writing {raw}: {len(ids)} SiW-layout videos of 2 subjects (live, print, replay)")
+        make_siw_tree(raw, ids, faces=demo_faces(), seconds=seconds, attack_seconds=seconds / 2,
+                      progress=sys.stderr.isatty())
+    result = build("siw", raw, built, config=BuildConfig(depth_source=source), workers=workers,
+                   sfm_dir=sfm_dir if source == "sfm" else None, progress=sys.stderr.isatty())
+    click.echo(format_result(result))
+    click.echo(format_summary(build_summary(built)))
+    manifest = json.loads((built / "manifest.json").read_text())
+    click.echo("heart rate of the live videos, injected -> recovered:")
+    for video in read_truth(raw):
+        rec = manifest["videos"][video.video_id]
+        if video.label == "live" and rec["status"] == "ok":
+            click.echo(f"  {video.video_id}: {video.hr_bpm:.1f} -> {rec['hr_bpm']:.1f} bpm")
+    for video in (ids[0], ids[2]):
+        if manifest["videos"][video]["status"] == "ok":
+            png = write_preview(built, video, out / f"preview_{video.split('/')[-1]}.png")
+            click.echo(f"  wrote {png}")
+    click.echo(f"look at: {built / 'manifest.json'}, {built / 'shards'}, {built / 'protocols'}; "
+               f"`fasprep info {built}`, `fasprep verify {built}`")
+    sys.exit(result.exit_code)
 
 
 class _ByteSize(click.ParamType):
