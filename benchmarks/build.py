@@ -4,7 +4,8 @@
 
 Makes a small SiW-layout tree of 1920x1080 30 fps H.264 clips (SiW's format) from the real
 face photo shipped with fasprep: live clips with a pulse, print and replay attacks (cached in
-WORKDIR). Then, each in a fresh process, in one run:
+WORKDIR; 4 distinct clips, repeated under other names up to --videos, so that two workers
+share the work evenly and their start-up is amortised as in a real build). Then, each in a fresh process, in one run:
 
 - decode-only: a plain OpenCV read loop over every clip (FFmpeg's default threads): the floor
   any tool pays;
@@ -57,17 +58,28 @@ print(json.dumps({"frames": frames, "seconds": dt, "failed": r.n_failed,
 """
 
 
+UNIQUE = ["Train/live/001/001-1-1-1-1", "Train/spoof/001/001-1-2-1-1", "Train/spoof/001/001-1-3-1-1",
+          "Train/live/001/001-1-1-2-1"]
+
+
 def make_tree(root: Path, n_videos: int, seconds: float) -> Path:
+    """Four distinct clips (live, print, replay, live); more videos are hard links to them under
+    other subjects' names (the same work per video; generating 1080p clips is slow)."""
     from fasprep.mock_siw import make_siw_tree
     from fasprep.synth import example_face
 
-    ids = ["Train/live/001/001-1-1-1-1", "Train/spoof/001/001-1-2-1-1", "Train/spoof/001/001-1-3-1-1",
-           "Train/live/001/001-1-1-2-1", "Train/spoof/001/001-1-3-2-1", "Train/live/001/001-1-1-1-2",
-           "Train/spoof/001/001-1-2-2-1", "Train/spoof/001/001-1-3-3-1"][:n_videos]
-    if all((root / f"{v}.mov").exists() for v in ids):
-        return root
-    print(f"generating {len(ids)} clips of {seconds:g} s at {SIZE[0]}x{SIZE[1]} in {root} ...", file=sys.stderr)
-    make_siw_tree(root, ids, faces={1: example_face()}, seconds=seconds, fps=FPS, size=SIZE, progress=True)
+    if not all((root / f"{v}.mov").exists() for v in UNIQUE):
+        print(f"generating {len(UNIQUE)} clips of {seconds:g} s at {SIZE[0]}x{SIZE[1]} in {root} ...", file=sys.stderr)
+        make_siw_tree(root, UNIQUE, faces={1: example_face()}, seconds=seconds, fps=FPS, size=SIZE, progress=True)
+    for k in range(len(UNIQUE), n_videos):
+        src = UNIQUE[k % len(UNIQUE)]
+        subject = f"{2 + k // len(UNIQUE):03d}"
+        dst = src.replace("/001/001-", f"/{subject}/{subject}-")
+        for ext in (".mov", ".face"):
+            target = root / f"{dst}{ext}"
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(root / f"{src}{ext}", target)
     return root
 
 
@@ -112,7 +124,7 @@ def run_measured(args: list[str]) -> tuple[dict, float, list[float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, default=Path("bench-out/build"))
-    ap.add_argument("--videos", type=int, default=4)
+    ap.add_argument("--videos", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--depth-source", choices=["sfm", "mesh"], default="sfm")
     a = ap.parse_args()

@@ -1,4 +1,4 @@
-"""Presentation-attack videos: a face photo printed on paper or shown on a screen, held up to the camera.
+"""Presentation-attack videos: a face photo printed or shown on a screen, held up to the camera.
 
 An attacker holds a planar copy of a face (a printed sheet, or a phone, tablet, laptop or
 monitor showing the photo) in front of the camera and moves it by hand, so the camera sees the
@@ -244,7 +244,8 @@ def plane_motion(n: int, *, fps: float, seed: int = 0, tilt_deg: float = 15.0, r
     yaw, pitch, roll = (np.deg2rad(_wander(rng, t, a, band_hz)) for a in (tilt_deg, tilt_deg, roll_deg))
     tx, ty = _wander(rng, t, shift, band_hz), _wander(rng, t, shift, band_hz)
     tz = distance * (1.0 + _wander(rng, t, zoom, band_hz))
-    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    cr, sr = np.cos(roll), np.sin(roll)
     # R = R_yaw(y axis) @ R_pitch(x axis) @ R_roll(z axis); only its first two columns matter.
     r1 = np.stack([cy * cr + sy * sp * sr, cp * sr, -sy * cr + cy * sp * sr], axis=1)
     r2 = np.stack([-cy * sr + sy * sp * cr, cp * cr, sy * sr + cy * sp * cr], axis=1)
@@ -282,7 +283,8 @@ class _Layout:
 
 def _print_layout(image_shape, medium: PrintMedium, h: int) -> _Layout:
     aspect = image_shape[1] / image_shape[0]
-    area = (PRINT_PHOTO_HEIGHT + 2 * medium.margin) * (PRINT_PHOTO_HEIGHT * aspect + 2 * medium.margin) * h * h
+    mu = medium.margin
+    area = (PRINT_PHOTO_HEIGHT + 2 * mu) * (PRINT_PHOTO_HEIGHT * aspect + 2 * mu) * h * h  # camera px
     over = float(min(_PRINT_OVERSAMPLE, np.sqrt(_MAX_SHEET_PX / area)))
     ppu = over * h
     ph = int(round(PRINT_PHOTO_HEIGHT * ppu))
@@ -446,7 +448,8 @@ def _render_screen(image: np.ndarray, medium: ScreenMedium, layout: _Layout) -> 
     px0, py0 = (x0 - b) // sub, (y0 - b) // sub
     pw, ph = (x1 - x0) // sub, (y1 - y0) // sub
     content[py0:py0 + ph, px0:px0 + pw] = cv2.resize(image, (pw, ph), interpolation=cv2.INTER_AREA) / 255.0
-    emit = medium.black + (1.0 - medium.black) * medium.gain * np.array(medium.tint, np.float32) * content ** medium.gamma
+    white = medium.gain * np.array(medium.tint, np.float32)
+    emit = medium.black + (1.0 - medium.black) * white * content ** medium.gamma
     stripe = np.ones((sub, 3), np.float32)
     if sub == 3:
         stripe[:] = 1.0 - medium.subpixel
@@ -467,8 +470,9 @@ def _render_screen(image: np.ndarray, medium: ScreenMedium, layout: _Layout) -> 
 
 
 def _frames(sheet: np.ndarray, sheet_scale: float, homographies: np.ndarray, *, fps: float,
-            size: tuple[int, int], glare: float, flicker: float, flicker_hz: float, drift: float,
-            noise_sigma: float, rng: np.random.Generator) -> Iterator[np.ndarray]:
+            size: tuple[int, int], background: np.ndarray | None, glare: float, flicker: float,
+            flicker_hz: float, drift: float, noise_sigma: float,
+            rng: np.random.Generator) -> Iterator[np.ndarray]:
     """Warp the sheet per frame over a room, add glare, light drift, noise; round stochastically.
 
     ``sheet`` holds grey levels times ``sheet_scale``; ``homographies`` map sheet pixels to frame
@@ -476,7 +480,13 @@ def _frames(sheet: np.ndarray, sheet_scale: float, homographies: np.ndarray, *, 
     """
     w, h = size
     n = len(homographies)
-    background = _room_background(size, rng)
+    if background is None:
+        background = _room_background(size, rng)
+    else:
+        background = np.asarray(background, dtype=np.float32)
+        if background.shape != (h, w, 3):
+            raise InputError("background", f"expected shape ({h}, {w}, 3) for size {size}, "
+                                           f"got {background.shape}")
     t = np.arange(n) / fps
     gain = 1.0 + drift * np.sin(2 * np.pi * rng.uniform(0.02, 0.08) * t + rng.uniform(0, 2 * np.pi))
     if flicker > 0:
@@ -514,13 +524,13 @@ def _frames(sheet: np.ndarray, sheet_scale: float, homographies: np.ndarray, *, 
 
 
 def print_attack(image: np.ndarray, *, n: int, fps: float, size: tuple[int, int] = (640, 360),
-                 medium: int = 1, seed: int = 0, noise_sigma: float = 2.0,
-                 drift: float = 0.03) -> Iterator[np.ndarray]:
+                 medium: int = 1, seed: int = 0, background: np.ndarray | None = None,
+                 noise_sigma: float = 2.0, drift: float = 0.03) -> Iterator[np.ndarray]:
     """Frames of a print attack: the photo printed on paper, held up and moved by hand.
 
-    The sheet (ink texture, tone, tint, paper margin) is warped per frame by :func:`plane_motion` over an
-    out-of-focus room; a glossy sheet (medium 1) catches a moving glare patch. Light drifts
-    slowly; Gaussian sensor noise and stochastic rounding as in
+    The sheet (ink texture, tone, tint, paper margin; rendered once) is warped per frame by
+    :func:`plane_motion` over the background; a glossy sheet (medium 1) catches a moving
+    glare patch. Light drifts slowly; Gaussian sensor noise and stochastic rounding as in
     :func:`fasprep.synth.pulse_in_frames`. No pulse.
 
     Parameters
@@ -536,6 +546,10 @@ def print_attack(image: np.ndarray, *, n: int, fps: float, size: tuple[int, int]
         (stochastic dots, ink spread, paper grain).
     seed : int
         Same seed, same frames. :func:`photo_homographies` gives their geometry.
+    background : np.ndarray, shape (height, width, 3), float or uint8, RGB, optional
+        What the camera sees around the copy. Default: a synthetic out-of-focus room. (To
+        give attacks no background cue against :func:`fasprep.synth.animate_face`, pass the
+        same blurred photo it uses.)
     noise_sigma : float >= 0, grey levels
     drift : float
         Relative amplitude of the slow (< 0.1 Hz) light drift.
@@ -555,19 +569,20 @@ def print_attack(image: np.ndarray, *, n: int, fps: float, size: tuple[int, int]
     med = _medium("print", medium)
     layout, H = _geometry("print", image.shape, n=n, fps=fps, size=size, medium=medium, seed=seed)
     sheet = _render_print(image, med, layout, np.random.default_rng([seed, 2]))
-    yield from _frames(sheet, 1.0, H, fps=fps, size=size, glare=med.gloss, flicker=0.0, flicker_hz=0.0,
-                       drift=drift, noise_sigma=noise_sigma, rng=np.random.default_rng([seed, 3]))
+    yield from _frames(sheet, 1.0, H, fps=fps, size=size, background=background, glare=med.gloss,
+                       flicker=0.0, flicker_hz=0.0, drift=drift, noise_sigma=noise_sigma,
+                       rng=np.random.default_rng([seed, 3]))
 
 
 def replay_attack(image: np.ndarray, *, n: int, fps: float, size: tuple[int, int] = (640, 360),
-                  medium: int = 1, seed: int = 0, noise_sigma: float = 2.0,
-                  drift: float = 0.03) -> Iterator[np.ndarray]:
+                  medium: int = 1, seed: int = 0, background: np.ndarray | None = None,
+                  noise_sigma: float = 2.0, drift: float = 0.03) -> Iterator[np.ndarray]:
     """Frames of a replay attack: the photo shown on a screen, held up and moved by hand.
 
-    The screen (display tone, sub-pixel grid, bezel) is warped per frame by :func:`plane_motion` over an
-    out-of-focus room, so its pixel grid, point-sampled by the camera, beats with the sensor
-    grid into moire that changes as the screen moves; a glare patch drifts over the glass; a
-    monitor (medium 4) flickers faintly at 11 Hz. No pulse.
+    The screen (display tone, sub-pixel grid, bezel; rendered once) is warped per frame by
+    :func:`plane_motion` over the background, so its pixel grid, point-sampled by the
+    camera, beats with the sensor grid into moire that changes as the screen moves; a glare
+    patch drifts over the glass; a monitor (medium 4) flickers faintly at 11 Hz. No pulse.
 
     Parameters
     ----------
@@ -578,6 +593,8 @@ def replay_attack(image: np.ndarray, *, n: int, fps: float, size: tuple[int, int
     medium : {1, 2, 3, 4}
         Phone, tablet, laptop, monitor (:data:`SCREEN_MEDIA`).
     seed : int
+    background : np.ndarray, shape (height, width, 3), optional
+        As in :func:`print_attack`.
     noise_sigma : float >= 0, grey levels
     drift : float
 
@@ -589,6 +606,7 @@ def replay_attack(image: np.ndarray, *, n: int, fps: float, size: tuple[int, int
     med = _medium("replay", medium)
     layout, H = _geometry("replay", image.shape, n=n, fps=fps, size=size, medium=medium, seed=seed)
     sheet, scale = _render_screen(image, med, layout)
-    yield from _frames(sheet, scale, H, fps=fps, size=size, glare=med.glare, flicker=med.flicker,
+    yield from _frames(sheet, scale, H, fps=fps, size=size, background=background, glare=med.glare,
+                       flicker=med.flicker,
                        flicker_hz=med.flicker_hz, drift=drift, noise_sigma=noise_sigma,
                        rng=np.random.default_rng([seed, 4]))

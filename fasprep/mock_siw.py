@@ -12,6 +12,10 @@ pulse. ``mock_truth.json`` records the label and the injected heart rate of ever
 The ``.face`` boxes are placed around where the face truly is (the face's extent in the photo,
 carried by the known geometry into each frame), then made as poor as SiW's: loose (1.1-1.4
 times the face), offset, jittery, with a few frames of ``0 0 0 0``.
+
+An attack is filmed against the same background as the subject's live videos (the blurred
+photo that :func:`fasprep.synth.animate_face` puts behind a live face), as SiW records a
+subject's videos in one place: the background tells a model nothing about the label.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+import cv2
 import numpy as np
 
 from . import attacks, synth
@@ -62,8 +67,8 @@ def _codes(video_id: str) -> tuple[int, int, int, int, int]:
     """(subject, sensor, type, medium, session) from a SiW id; a suffix such as ``.m`` is ignored."""
     m = _NAME.match(video_id.rsplit("/", 1)[-1])
     if m is None or int(m[3]) not in LABELS:
-        raise InputError("video_ids", f"{video_id!r} is not a SiW video id "
-                                      "(<split>/<live|spoof>/<subject>/<subject>-<sensor>-<type>-<medium>-<session>)")
+        raise InputError("video_ids", f"{video_id!r} is not a SiW video id (<split>/<live|spoof>/"
+                                      "<subject>/<subject>-<sensor>-<type>-<medium>-<session>)")
     return tuple(int(g) for g in m.groups()[:5])  # type: ignore[return-value]
 
 
@@ -115,6 +120,11 @@ def _poor_boxes(corners: np.ndarray, size: tuple[int, int], rng: np.random.Gener
     return boxes
 
 
+def _live_background(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """What :func:`fasprep.synth.animate_face` shows behind a live face: the photo, blurred, dimmed."""
+    return cv2.GaussianBlur(cv2.resize(image, size), (0, 0), 25).astype(np.float32) * 0.7
+
+
 def _write_boxes(path: Path, boxes: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text("".join(f"{a} {b} {c} {d}\n" for a, b, c, d in boxes))
@@ -130,8 +140,9 @@ def _default_pulse(seed: int) -> PulseSource:
 
 
 def make_siw_tree(root: str | os.PathLike, video_ids: Iterable[str], *, faces: Mapping[int, np.ndarray],
-                  pulse: PulseSource | None = None, seconds: float = 10.0, attack_seconds: float | None = None,
-                  fps: float = 30.0, size: tuple[int, int] = (640, 360), seed: int = 0,
+                  pulse: PulseSource | None = None, seconds: float = 10.0,
+                  attack_seconds: float | None = None, fps: float = 30.0,
+                  size: tuple[int, int] = (640, 360), seed: int = 0,
                   progress: bool = False) -> list[MockVideo]:
     """Write a mock SiW tree: ``<root>/<video_id>.mov`` and ``.face`` per id, and ``mock_truth.json``.
 
@@ -180,22 +191,28 @@ def make_siw_tree(root: str | os.PathLike, video_ids: Iterable[str], *, faces: M
         raise InputError("size", f"needs even width and height of at least 32 pixels, got {size}")
     attack_seconds = seconds if attack_seconds is None else attack_seconds
     if not (seconds > 0 and attack_seconds > 0 and fps > 0):
-        raise InputError("seconds", f"needs seconds, attack_seconds, fps > 0, got {seconds}, {attack_seconds}, {fps}")
+        raise InputError("seconds", f"needs seconds, attack_seconds and fps > 0, got {seconds}, "
+                                    f"{attack_seconds}, {fps}")
     codes = [_codes(v) for v in ids]
     missing = sorted({c[0] for c in codes} - set(faces))
     if missing:
         raise InputError("faces", f"no photo for subject(s) {missing}")
-    for vid, (_, _, kind, medium, _) in zip(ids, codes):
+    for _, _, kind, medium, _ in codes:
         if kind > 1:
             attacks._medium(LABELS[kind], medium)  # raises on a medium SiW does not have
     pulse = pulse or _default_pulse(seed)
-    extents: dict[int, np.ndarray] = {}
+    photos = {}
+    for s in sorted({c[0] for c in codes}):
+        photo = np.asarray(faces[s])
+        if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
+            raise InputError(f"faces[{s}]", f"expected an (H, W, 3) uint8 RGB photo, got shape "
+                                            f"{photo.shape} dtype {photo.dtype}")
+        photos[s] = np.ascontiguousarray(photo)
+    extents = {s: _face_extent(image, s) for s, image in photos.items()}  # fails before writing
     truth = []
     for vid, (subject, sensor, kind, medium, _) in tqdm(list(zip(ids, codes)), desc="mock SiW", unit="video",
                                                          disable=not progress, file=sys.stderr):
-        image = np.ascontiguousarray(faces[subject], dtype=np.uint8)
-        if subject not in extents:
-            extents[subject] = _face_extent(image, subject)
+        image = photos[subject]
         x1, y1, x2, y2 = extents[subject]
         face = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
         label = LABELS[kind]
@@ -218,7 +235,8 @@ def make_siw_tree(root: str | os.PathLike, video_ids: Iterable[str], *, faces: M
         else:
             n = max(int(round(attack_seconds * fps)), 1)
             make = attacks.print_attack if label == "print" else attacks.replay_attack
-            frames = make(image, n=n, fps=fps, size=(w, h), medium=medium, seed=vseed, noise_sigma=noise)
+            frames = make(image, n=n, fps=fps, size=(w, h), medium=medium, seed=vseed,
+                          background=_live_background(image, (w, h)), noise_sigma=noise)
             H = attacks.photo_homographies(label, image.shape, n=n, fps=fps, size=(w, h), medium=medium,
                                            seed=vseed)
             q = np.einsum("tij,kj->tki", H, np.c_[face, np.ones(4)])
@@ -262,22 +280,58 @@ def demo_video_ids(subjects: Sequence[int] = (1, 2)) -> list[str]:
 
 
 def demo_faces(subjects: Sequence[int] = (1, 2)) -> dict[int, np.ndarray]:
-    """Two different-looking face photos made from the one fasprep ships.
+    """Different-looking face photos made from the one fasprep ships, one per subject.
 
     The first subject gets a head-and-shoulders crop of the astronaut photo
     (:func:`fasprep.synth.example_face`); the second its mirror image, cropped differently and
-    with a warmer colour balance. The crops make the face a third of the photo's height, so it
-    stays large enough in a 640x360 video for the face tracker.
+    with a warmer colour balance; further subjects other crops, mirrorings, colour balances and
+    gammas (deterministic in their position). The crops make the face about a third of the
+    photo's height, so it stays large enough in a 640x360 video for the face tracker.
 
     Returns
     -------
     dict of int to np.ndarray, shape (H, W, 3), uint8, RGB
     """
-    if len(subjects) != 2 or subjects[0] == subjects[1]:
-        raise InputError("subjects", f"needs two different subject numbers, got {subjects}")
+    subjects = [int(s) for s in subjects]
+    if not subjects or len(set(subjects)) != len(subjects):
+        raise InputError("subjects", f"needs different subject numbers, got {subjects}")
     photo = synth.example_face()
-    first = np.ascontiguousarray(photo[0:340, 75:375])
-    second = photo[10:330, 60:400, :][:, ::-1].astype(np.float32) / 255.0
-    second = (second ** 0.95 * np.array([1.05, 1.0, 0.9], np.float32)).clip(0.0, 1.0)
-    return {int(subjects[0]): first,
-            int(subjects[1]): np.ascontiguousarray(np.round(second * 255.0).astype(np.uint8))}
+    faces = {}
+    for i, subject in enumerate(subjects):
+        if i == 0:
+            faces[subject] = np.ascontiguousarray(photo[0:340, 75:375])
+            continue
+        if i == 1:
+            crop, mirror, gain, gamma = (10, 330, 60, 400), True, (1.05, 1.0, 0.9), 0.95
+        else:
+            rng = np.random.default_rng([7, i])
+            top, left = int(rng.integers(0, 25)), int(rng.integers(55, 95))
+            crop = (top, top + int(rng.integers(310, 345)), left, left + int(rng.integers(290, 330)))
+            mirror, gamma = bool(i % 2), float(rng.uniform(0.85, 1.15))
+            gain = tuple(rng.uniform(0.88, 1.08, 3))
+        face = photo[crop[0]:crop[1], crop[2]:crop[3]]
+        face = (face[:, ::-1] if mirror else face).astype(np.float32) / 255.0
+        face = (face ** gamma * np.array(gain, np.float32)).clip(0.0, 1.0)
+        faces[subject] = np.ascontiguousarray(np.round(face * 255.0).astype(np.uint8))
+    return faces
+
+
+def mock_video_ids(*, train_subjects: int = 2, test_subjects: int = 2) -> list[str]:
+    """SiW ids for a training-sized mock: per subject two live videos, one print, one replay.
+
+    Train subjects are numbered 1, 2, ...; Test subjects 101, 102, ... Print and replay media
+    rotate over the subjects (print 1-2, replay 1-4), so with four subjects per split every
+    medium appears on both sides.
+
+    Examples
+    --------
+    >>> mock_video_ids(train_subjects=1, test_subjects=1)[:3]
+    ['Train/live/001/001-1-1-1-1', 'Train/live/001/001-1-1-2-1', 'Train/spoof/001/001-1-2-1-1']
+    """
+    ids = []
+    for split, first, n in (("Train", 1, train_subjects), ("Test", 101, test_subjects)):
+        for i in range(n):
+            s = f"{first + i:03d}"
+            ids += [f"{split}/live/{s}/{s}-1-1-1-1", f"{split}/live/{s}/{s}-1-1-2-1",
+                    f"{split}/spoof/{s}/{s}-1-2-{1 + i % 2}-1", f"{split}/spoof/{s}/{s}-1-3-{1 + i % 4}-1"]
+    return ids

@@ -197,9 +197,9 @@ def welltory_pulse_source(rates: Mapping[str, float] | Sequence[float] | None = 
 
 
 def build_mock_tree(root: str | os.PathLike, n_train_subjects: int = 1, n_test_subjects: int = 1, *,
-                    per_subject: int | None = None, seconds: float = 10.0, attack_seconds: float | None = None,
-                    size: tuple[int, int] = (640, 360), rates=None, seed: int = 0,
-                    progress: bool = False) -> list[MockVideo]:
+                    per_subject: int | None = None, seconds: float = 10.0,
+                    attack_seconds: float | None = None, size: tuple[int, int] = (640, 360), rates=None,
+                    seed: int = 0, progress: bool = False) -> list[MockVideo]:
     """A mock SiW tree of real ids, real faces and real pulses (see the module docstring).
 
     Returns

@@ -1,0 +1,142 @@
+"""Training clips from fasprep shards: a torch Dataset over a build folder, a protocol and a split.
+
+A sample is ``clip_frames`` (Nf) frames of one video, ``stride`` apart, with their depth maps,
+NRR grids and face flags, the video's rPPG label spectrum and its label. Frames stay uint8 RGB
+here (the model converts them to RGB+HSV on its device: a quarter of the bytes to move).
+
+HDF5 files are opened lazily, in the process that reads them (a DataLoader worker), never
+before the fork; JPEG decoding happens there too. Clip positions are drawn from ``seed`` and
+the epoch (:meth:`ClipDataset.set_epoch`), so a run is reproducible and resumable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from fasprep.datasets import read_protocol
+from fasprep.shards import group_name, read_frames, read_manifest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    video_id: str
+    label: str  # live | print | replay
+    shard: str  # path relative to the build folder
+    n_frames: int  # frames usable (max_frames of the protocol applied)
+
+
+def protocol_videos(out: str | os.PathLike, protocol: str, split: str) -> list[VideoEntry]:
+    """The built videos of a protocol split; videos that failed to build are left out (logged)."""
+    manifest = read_manifest(out)
+    entries, missing = [], []
+    for row in read_protocol(out, protocol, split):
+        rec = manifest["videos"].get(row.video_id)
+        if rec is None or rec["status"] != "ok":
+            missing.append(row.video_id)
+            continue
+        n = rec["n_frames"] if row.max_frames is None else min(rec["n_frames"], row.max_frames)
+        entries.append(VideoEntry(row.video_id, row.label, rec["shard"], n))
+    if missing:
+        log.warning("%s/%s: %d videos not built (failed or missing), left out, e.g. %s", protocol, split,
+                    len(missing), missing[0])
+    return entries
+
+
+class ClipDataset:
+    """Clips of the videos of one protocol split (a map-style torch Dataset).
+
+    Parameters
+    ----------
+    out : a fasprep build folder (manifest.json, shards/, protocols/)
+    protocol, split : e.g. "siw-p1", "train"
+    clip_frames : int, Nf (5 in the paper; 1 for the single-frame stream)
+    stride : int, frames between the clip's frames
+    clips_per_video : int, optional
+        Clips drawn per video per epoch at random positions (training). Default: the
+        non-overlapping clips of the video, in order (evaluation), at most ``max_clips`` of
+        them, evenly spaced.
+    max_clips : int, optional
+    seed : int
+
+    Each item is a dict: ``frames`` (Nf, H, W, 3) uint8 RGB, ``depth`` (Nf, S, S) float32,
+    ``nrr_grid`` (Nf, S, S, 2) float32, ``face_ok`` (Nf,) bool, ``rppg_fft`` (F,) float32,
+    ``attack`` int (0 = live, 1 = attack), ``label`` str, ``video_id`` str, ``start`` int.
+    """
+
+    def __init__(self, out: str | os.PathLike, protocol: str, split: str, *, clip_frames: int = 5, stride: int = 1,
+                 clips_per_video: int | None = None, max_clips: int | None = None, seed: int = 0):
+        self.out = Path(out)
+        self.clip_frames, self.stride = int(clip_frames), int(stride)
+        self.clips_per_video, self.max_clips, self.seed = clips_per_video, max_clips, int(seed)
+        span = (self.clip_frames - 1) * self.stride + 1
+        self.videos = [v for v in protocol_videos(out, protocol, split) if v.n_frames >= span]
+        if not self.videos:
+            raise ValueError(f"{out}: no built video of {protocol}/{split} has {span} frames")
+        self._span = span
+        self._files: dict[str, h5py.File] = {}
+        self._pid = None
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the clips of an epoch (deterministic in ``seed`` and ``epoch``)."""
+        self.epoch = int(epoch)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        index = []
+        for v, video in enumerate(self.videos):
+            last = video.n_frames - self._span  # last possible start
+            if self.clips_per_video is None:
+                starts = np.arange(0, last + 1, self._span)
+                if self.max_clips and len(starts) > self.max_clips:
+                    starts = starts[np.round(np.linspace(0, len(starts) - 1, self.max_clips)).astype(int)]
+            else:
+                starts = np.sort(rng.integers(0, last + 1, self.clips_per_video))
+            index += [(v, int(s)) for s in starts]
+        self.index = index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _group(self, video: VideoEntry) -> h5py.Group:
+        if self._pid != os.getpid():  # a fresh worker process: handles from the parent are not ours
+            self._files, self._pid = {}, os.getpid()
+        f = self._files.get(video.shard)
+        if f is None:
+            f = self._files[video.shard] = h5py.File(self.out / video.shard, "r")
+        return f[group_name(video.video_id)]
+
+    def __getitem__(self, i: int) -> dict:
+        v, start = self.index[i]
+        video = self.videos[v]
+        g = self._group(video)
+        stop = start + self._span
+        frames = read_frames(g, start, stop)[:: self.stride]
+        sel = slice(start, stop, self.stride)
+        return {
+            "frames": frames,
+            "depth": g["depth"][sel].astype(np.float32),
+            "nrr_grid": g["nrr_grid"][sel].astype(np.float32),
+            "face_ok": g["face_ok"][sel],
+            "rppg_fft": g["rppg_fft"][:].astype(np.float32),
+            "attack": int(video.label != "live"),
+            "label": video.label,
+            "video_id": video.video_id,
+            "start": start,
+        }
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_files"], state["_pid"] = {}, None  # never ship open HDF5 handles to a worker
+        return state
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files = {}
