@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sys
@@ -10,20 +9,17 @@ from pathlib import Path
 
 import click
 
+from fasprep.cli import ErrorExitGroup
+from fasprep.errors import FasprepError
+
 from . import __version__
 
 
-class _Cli(click.Group):
-    """Expected failures (bad input, missing files) become one line on stderr and exit 2."""
+class _Cli(ErrorExitGroup):
+    """Bad input and missing files become one line on stderr and exit 2."""
 
-    def invoke(self, ctx: click.Context):
-        from fasprep.errors import FasprepError
-
-        try:
-            return super().invoke(ctx)
-        except (FasprepError, FileNotFoundError, ValueError) as exc:
-            click.echo(f"fasmodel: error: {exc}", err=True)
-            ctx.exit(2)
+    prog = "fasmodel"
+    expected = (FasprepError, FileNotFoundError, ValueError)
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -33,7 +33,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import h5py
 import numpy as np
@@ -174,7 +174,7 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     }
     rmse = depth.fit_rmse_px[ok]
     attrs = {**record.attrs, "fps": float(info.fps), "hr_bpm": float(pulse.hr_bpm), "snr_db": float(pulse.snr_db),
-             "source": record.path.name if not record.video_id else f"{record.video_id}{record.path.suffix}",
+             "source": f"{record.video_id}{record.path.suffix}",
              "n_frames_source": len(rgb),
              "fit_rmse_px": float(np.mean(rmse)) if len(rmse) and np.all(np.isfinite(rmse)) else float("nan")}
     writer.finish(arrays, attrs)
@@ -271,13 +271,13 @@ def run_tasks(fn: Callable, items: list, *, workers: int = 1, backend: str = "lo
     with contextlib.ExitStack() as stack:
         if scheduler:
             try:
-                client = stack.enter_context(Client(scheduler, timeout="20s"))
+                stack.enter_context(Client(scheduler, timeout="20s"))  # joblib's dask backend uses it
             except OSError as exc:
                 raise InputError(scheduler, f"cannot reach the Dask scheduler ({exc})") from exc
         else:
             cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1,
                                                        processes=True, dashboard_address=None))
-            client = stack.enter_context(Client(cluster))
+            stack.enter_context(Client(cluster))
         stack.enter_context(parallel_config(backend="dask"))
         yield from Parallel(n_jobs=-1, return_as="generator_unordered")(tasks)
 
@@ -524,7 +524,3 @@ def format_result(result: BuildResult) -> str:
         if len(result.failures) > 10:
             lines.append(f"  ... and {len(result.failures) - 10} more")
     return "\n".join(lines)
-
-
-def iter_records(scan) -> Iterable[VideoRecord]:
-    return iter(scan.records)

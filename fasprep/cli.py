@@ -19,16 +19,21 @@ from . import __version__
 from .errors import FasprepError
 
 
-class _Cli(click.Group):
+class ErrorExitGroup(click.Group):
+    """A click group whose expected failures become one line on stderr and exit status 2."""
+
+    prog = "fasprep"
+    expected: tuple[type[BaseException], ...] = (FasprepError,)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except FasprepError as exc:
-            click.echo(f"fasprep: error: {exc}", err=True)
+        except self.expected as exc:
+            click.echo(f"{self.prog}: error: {exc}", err=True)
             ctx.exit(2)
 
 
-@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=ErrorExitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fasprep")
 @click.option("-v", "--verbose", is_flag=True, help="Log diagnostics to stderr.")
 def main(verbose: bool) -> None:
@@ -134,6 +139,18 @@ def rppg_gt_cmd(video, as_json, out, plot, progress, **rppg_opts):
             click.echo(f"  wrote {p}")
 
 
+def _demo_pulse(ids: list[str]):
+    """The demo's live videos pulse at 72 and 96 bpm (a plausible PPG wave with beat-to-beat variation)."""
+    from .synth import synthetic_ppg
+
+    rates = dict(zip([v for v in ids if "/live/" in v], (72.0, 96.0)))
+
+    def pulse(video_id: str, n: int, fs: float):
+        return synthetic_ppg(n, fs=fs, hr_bpm=rates[video_id], seed=len(video_id)), rates[video_id]
+
+    return pulse
+
+
 @main.command("demo")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seconds", type=click.FloatRange(5, 60), default=10.0, show_default=True,
@@ -172,8 +189,8 @@ def demo_cmd(out, seconds, workers, sfm_dir):
         click.echo(f"using the example tree in {raw}")
     else:
         click.echo(f"writing {raw}: {len(ids)} SiW-layout videos of 2 subjects (live, print, replay)")
-        make_siw_tree(raw, ids, faces=demo_faces(), seconds=seconds, attack_seconds=seconds / 2,
-                      progress=sys.stderr.isatty())
+        make_siw_tree(raw, ids, faces=demo_faces(), pulse=_demo_pulse(ids), seconds=seconds,
+                      attack_seconds=seconds / 2, progress=sys.stderr.isatty())
     result = build("siw", raw, built, config=BuildConfig(depth_source=source), workers=workers,
                    sfm_dir=sfm_dir if source == "sfm" else None, progress=sys.stderr.isatty())
     click.echo(format_result(result))

@@ -57,16 +57,17 @@ def test_clip_dataset(shards):
     assert again.index == ds.index
     ds.set_epoch(1)
     assert ds.index != again.index
-    # no HDF5 handle travels to a worker process
-    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
-    batch = next(iter(loader))
-    assert batch["frames"].shape == (4, 5, 64, 64, 3) and ds._files == {}
+    # files open in the process that reads (the workers), never in the parent before the fork
+    fresh = ClipDataset(shards, "siw-p1", "train", clip_frames=5, clips_per_video=3, seed=1)
+    batch = next(iter(torch.utils.data.DataLoader(fresh, batch_size=4, num_workers=2)))
+    assert batch["frames"].shape == (4, 5, 64, 64, 3) and fresh._files == {}
+    assert ds.__getstate__()["_files"] == {}  # a pickled dataset carries no open handle
     test = ClipDataset(shards, "siw-p1", "test", clip_frames=5, max_clips=4)
     assert len(test) == 16 * 4 and {v for v, _ in test.index} == set(range(16))
 
 
 def _cfg(shards, **kw):
-    base = dict(shards=str(shards), protocol="siw-p1", epochs=6, batch_size=8, clips_per_video=6, width=0.25,
+    base = dict(shards=str(shards), protocol="siw-p1", epochs=3, batch_size=8, clips_per_video=6, width=0.25,
                 num_workers=0, threads=2, lr=1e-3, seed=0)
     return TrainConfig(**{**base, **kw})
 
