@@ -100,10 +100,10 @@ def main() -> None:
     steps = step_rate(shards, dataset, width=a.width, device=device, batch_size=a.batch_size, steps=a.steps)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"fasmodel training throughput: clips of 5 x 256x256 frames, batch {a.batch_size}, width {a.width:g}, {name}")
-    print(f"  loader, 0 workers:         {load0:8.1f} clips/s")
-    print(f"  loader, 2 workers:         {load2:8.1f} clips/s")
-    print(f"  train step (auxiliary{', bf16' if device.type == 'cuda' else ''}): {steps:8.1f} clips/s")
-    print(f"  loader (2 workers) / step: {load2 / steps:8.1f}x  (target >= 3: the model is the bottleneck)")
+    print(f"  loader, 0 workers:         {load0:10.3g} clips/s")
+    print(f"  loader, 2 workers:         {load2:10.3g} clips/s")
+    print(f"  train step (auxiliary{', bf16' if device.type == 'cuda' else ''}): {steps:10.3g} clips/s")
+    print(f"  loader (2 workers) / step: {load2 / steps:10.3g}x  (target >= 3: the model is the bottleneck)")
 
 
 if __name__ == "__main__":
