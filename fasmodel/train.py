@@ -5,9 +5,10 @@ single frames with their depth maps (the CNN), then Nf-frame clips with depth an
 (CNN, NRR layer and RNN). The binary baseline trains the same backbone with a softmax head on
 the clips' frames.
 
-A run folder holds ``config.json``, ``checkpoints/last.pt`` (+ one per epoch), ``log.csv``
-(one row per epoch) and ``curves.png``. Clip positions and batch order are drawn from the seed
-and the epoch, and the checkpoint carries the RNG states, so ``--resume`` continues exactly.
+A run folder holds ``config.json``, ``checkpoints/last.pt`` (+ one per epoch), ``log.csv`` and
+``log.json`` (one row per epoch) and ``curves.png``. Clip positions and batch order are drawn
+from the seed and the epoch, and the checkpoint carries the RNG states, so ``--resume``
+continues exactly.
 """
 
 from __future__ import annotations
@@ -202,7 +203,9 @@ def train(cfg: TrainConfig, run: str | os.PathLike, *, resume: bool = False, pro
 
 
 def write_logs(run: Path, history: list[dict]) -> None:
-    """``log.csv`` (one row per epoch) and ``curves.png`` (the losses over epochs)."""
+    """``log.csv`` and ``log.json`` (one row per epoch) and ``curves.png`` (the losses over epochs)."""
+    with atomic_path(run / "log.json") as tmp:
+        tmp.write_text(json.dumps(history, indent=1) + "\n")
     keys = sorted({k for row in history for k in row}, key=lambda k: (k not in ("epoch", "steps", "seconds"), k))
     with atomic_path(run / "log.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)

@@ -79,6 +79,7 @@ def test_auxiliary_model_separates_held_out_subjects(shards, tmp_path):
         last = train(_cfg(shards, supervision=supervision), run, progress=False)
         results.append(evaluate_checkpoint(shards, "siw-p1", last, max_clips=4))
         assert (run / "log.csv").is_file() and (run / "curves.png").is_file()
+        assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2, 3]
     aux, binary = results
     print("\n" + protocol_table(results))
     # the held-out Test subjects: ACER at the EER threshold of the test scores (SiW has no dev split)
