@@ -103,7 +103,9 @@ def to_device(batch: dict, device: torch.device) -> dict:
 def _loader(dataset: ClipDataset, cfg: TrainConfig, epoch: int, *, shuffle: bool) -> DataLoader:
     dataset.set_epoch(epoch)
     g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=shuffle, generator=g, drop_last=shuffle,
+    # Training drops a last partial batch, unless there is no full one.
+    drop_last = shuffle and len(dataset) > cfg.batch_size
+    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=shuffle, generator=g, drop_last=drop_last,
                       num_workers=cfg.num_workers, persistent_workers=False,
                       pin_memory=torch.cuda.is_available(),
                       multiprocessing_context="spawn" if cfg.num_workers and sys.platform == "darwin" else None)
@@ -151,8 +153,10 @@ def train(cfg: TrainConfig, run: str | os.PathLike, *, resume: bool = False, pro
         if not last.is_file():
             raise FileNotFoundError(f"{last}: no checkpoint to resume from")
         state = load_checkpoint(last, device)
-        if state["config"] != dataclasses.asdict(cfg):
-            log.warning("resuming %s with a changed configuration", run)
+        changed = sorted(k for k, v in dataclasses.asdict(cfg).items()
+                         if k != "epochs" and state["config"].get(k) != v)
+        if changed:
+            log.warning("resuming %s with changed options: %s", run, ", ".join(changed))
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start_epoch, history = state["epoch"], state["history"]
