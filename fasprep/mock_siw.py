@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import zlib
 from dataclasses import asdict, dataclass
@@ -33,7 +32,8 @@ import cv2
 import numpy as np
 
 from . import attacks, synth
-from .errors import InputError
+from .datasets import parse_siw_name
+from .errors import DatasetLayoutError, InputError
 from .io import atomic_path, write_video
 
 #: ``pulse(video_id, n, fs) -> (pulse, hr_bpm)``: one sample per frame in [-1, 1], and the
@@ -41,7 +41,6 @@ from .io import atomic_path, write_video
 PulseSource = Callable[[str, int, float], "tuple[np.ndarray, float]"]
 
 LABELS = {1: "live", 2: "print", 3: "replay"}
-_NAME = re.compile(r"^(\d+)-(\d+)-(\d+)-(\d+)-(\d+)(\.[A-Za-z]+)?$")
 
 
 @dataclass(frozen=True)
@@ -64,12 +63,12 @@ class MockVideo:
 
 
 def _codes(video_id: str) -> tuple[int, int, int, int, int]:
-    """(subject, sensor, type, medium, session) from a SiW id; a suffix such as ``.m`` is ignored."""
-    m = _NAME.match(video_id.rsplit("/", 1)[-1])
-    if m is None or int(m[3]) not in LABELS:
-        raise InputError("video_ids", f"{video_id!r} is not a SiW video id (<split>/<live|spoof>/"
-                                      "<subject>/<subject>-<sensor>-<type>-<medium>-<session>)")
-    return tuple(int(g) for g in m.groups()[:5])  # type: ignore[return-value]
+    """(subject, sensor, type, medium, session) from a SiW id (:func:`fasprep.datasets.parse_siw_name`)."""
+    try:
+        c = parse_siw_name(video_id.rsplit("/", 1)[-1])
+    except DatasetLayoutError as exc:
+        raise InputError("video_ids", f"{video_id!r}: {exc}") from exc
+    return c["subject"], c["sensor"], c["type"], c["medium"], c["session"]
 
 
 def _rng(seed: int, video_id: str, stream: int) -> np.random.Generator:

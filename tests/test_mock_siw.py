@@ -321,7 +321,7 @@ def test_tree_is_deterministic(tmp_path):
 
 def test_tree_rejects_what_siw_lacks(tmp_path):
     faces = mock_siw.demo_faces()
-    with pytest.raises(InputError, match="not a SiW video id"):
+    with pytest.raises(InputError, match="is not a SiW video name"):
         mock_siw.make_siw_tree(tmp_path, ["Train/live/001/001_1_1_1_1"], faces=faces)
     with pytest.raises(InputError, match="no photo for subject"):
         mock_siw.make_siw_tree(tmp_path, ["Train/live/007/007-1-1-1-1"], faces=faces)
