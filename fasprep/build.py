@@ -490,9 +490,7 @@ def _write_shards(out, dataset, ok, markers, old, shard_bytes, progress):
                 if shard not in open_shards:
                     open_shards[shard] = h5py.File(out / shard, "r")
                 locations[vid] = writer.write(vid, open_shards[shard][group_name(vid)], markers[vid]["bytes"])
-        for f in open_shards.values():
-            f.close()
-        infos = writer.commit()
+        infos = writer.commit()  # the old shards are read-only sources until here; closed below
     except BaseException:
         writer.abort()
         raise
