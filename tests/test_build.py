@@ -156,6 +156,14 @@ def test_rebuild_skips_and_config_change_redoes(mock_tree, reference, sfm_dir, t
     out, _ = reference
     again = build("siw", mock_tree, out, workers=1, sfm_dir=sfm_dir, progress=False)
     assert again.n_processed == 0 and again.n_skipped == 8 and again.n_ok == 8
+    # A smaller shard size only repacks (from the shards: the parts are gone), then back again.
+    total = sum(s["bytes"] for s in shards.read_manifest(out)["shards"])
+    before = _content(out)
+    repacked = build("siw", mock_tree, out, workers=1, sfm_dir=sfm_dir, progress=False, shard_bytes=total // 3)
+    assert repacked.n_processed == 0 and repacked.shards >= 3
+    assert shards.verify(out) == ([], [])
+    _assert_same_content(before, _content(out))
+    assert build("siw", mock_tree, out, workers=1, sfm_dir=sfm_dir, progress=False).shards == again.shards
     # A different label config redoes only what it must: here every video (the depth size).
     small = tmp_path / "small"
     one = [r for r in scan_siw(mock_tree).records if r.label == "print"][:1]
