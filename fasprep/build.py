@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 #: Bump when the labels computed for the same config change; older parts are then redone.
 LABEL_VERSION = 1
+#: Attempts at a video whose process dies mid-video before it is recorded as failed.
+MAX_ATTEMPTS = 3
 BACKENDS = ("loky", "dask")
 
 
@@ -200,6 +202,17 @@ def process_video(record: VideoRecord, *, out: str, config: BuildConfig, sfm_dir
     part, marker_path = part_paths(out, record.video_id)
     marker = {"video_id": record.video_id, "config_hash": config.hash, "status": "ok", "error": None,
               "label": record.label, "n_frames": 0, "bytes": 0, "hr_bpm": None, "snr_db": None}
+    # A "started" marker counts the attempts whose process died mid-video (a crash in a native
+    # library, the OOM killer, a killed build): such a video is given up after MAX_ATTEMPTS.
+    previous = read_marker(marker_path) or {}
+    attempts = previous.get("attempts", 0) + 1 if (previous.get("status") == "started"
+                                                   and previous.get("config_hash") == config.hash) else 1
+    if attempts > MAX_ATTEMPTS:
+        marker.update(status="failed", error=f"the process building it died {MAX_ATTEMPTS} times (a crash or "
+                                             "out of memory); retry with --redo-failed", attempts=attempts - 1)
+        _write_marker(marker_path, marker)
+        return marker
+    _write_marker(marker_path, {**marker, "status": "started", "attempts": attempts})
     with warnings.catch_warnings(record=True) as caught, _logged_warnings() as logged:
         warnings.simplefilter("always")
         try:
@@ -215,9 +228,13 @@ def process_video(record: VideoRecord, *, out: str, config: BuildConfig, sfm_dir
             log.debug("%s failed", record.video_id, exc_info=True)
     marker["warnings"] = [str(w.message) for w in caught] + logged
     marker["seconds"] = round(time.perf_counter() - start, 3)
-    with atomic_path(marker_path) as tmp:
-        tmp.write_text(json.dumps(marker) + "\n")
+    _write_marker(marker_path, marker)
     return marker
+
+
+def _write_marker(path: Path, marker: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(marker) + "\n")
 
 
 @contextlib.contextmanager
@@ -280,6 +297,20 @@ def run_tasks(fn: Callable, items: list, *, workers: int = 1, backend: str = "lo
             stack.enter_context(Client(cluster))
         stack.enter_context(parallel_config(backend="dask"))
         yield from Parallel(n_jobs=-1, return_as="generator_unordered")(tasks)
+
+
+def _worker_died_errors() -> tuple[type[BaseException], ...]:
+    """What joblib (loky) and Dask raise when a worker process dies under a task."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    errors: tuple[type[BaseException], ...] = (TerminatedWorkerError,)
+    try:
+        from distributed import KilledWorker
+
+        errors += (KilledWorker,)
+    except ImportError:
+        pass
+    return errors
 
 
 def read_marker(path: Path) -> dict | None:
@@ -379,14 +410,39 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
         bar = tqdm(total=len(todo), desc=f"build {dataset}", unit="video", disable=not progress or not todo,
                    file=sys.stderr, dynamic_ncols=True)
         frames, t0 = 0, time.perf_counter()
+        finished: set[str] = set()
+
+        def run(records: list[VideoRecord], n_workers: int) -> bool:
+            """Run tasks, tally their markers; False when a worker process died under them."""
+            nonlocal frames, failures_now
+            try:
+                for marker in run_tasks(task, records, workers=n_workers, backend=backend, scheduler=scheduler):
+                    finished.add(marker["video_id"])
+                    frames += marker["n_frames"]
+                    if marker["status"] != "ok":
+                        failures_now += 1
+                        bar.write(f"fasprep: failed: {marker['video_id']}: {marker['error']}", file=sys.stderr)
+                    bar.update()
+                    bar.set_postfix(failed=failures_now, fps=f"{frames / (time.perf_counter() - t0):.0f}")
+            except Exception as exc:
+                if not isinstance(exc, _worker_died_errors()):
+                    raise
+                bar.write(f"fasprep: a worker process died ({type(exc).__name__}); going on", file=sys.stderr)
+                return False
+            return True
+
         with bar:
-            for marker in run_tasks(task, todo, workers=workers, backend=backend, scheduler=scheduler):
-                frames += marker["n_frames"]
-                if marker["status"] != "ok":
-                    failures_now += 1
-                    bar.write(f"fasprep: failed: {marker['video_id']}: {marker['error']}", file=sys.stderr)
-                bar.update()
-                bar.set_postfix(failed=failures_now, fps=f"{frames / (time.perf_counter() - t0):.0f}")
+            remaining = todo
+            while remaining and not run(remaining, workers):
+                remaining = [r for r in remaining if r.video_id not in finished]
+                # The videos that were in flight, one at a time in a worker of their own, so that
+                # a death is charged to the video that causes it (process_video gives up on a
+                # video after MAX_ATTEMPTS); then the rest in parallel again.
+                for r in [r for r in remaining if (read_marker(part_paths(out, r.video_id)[1]) or {})
+                          .get("status") == "started"]:
+                    while r.video_id not in finished:
+                        run([r], max(workers, 2))  # n_jobs >= 2: a worker process even for one task
+                remaining = [r for r in remaining if r.video_id not in finished]
         manifest = pack(out, dataset, scan.records, config, shard_bytes=shard_bytes, keep_parts=keep_parts,
                         old=old, progress=progress)
     failures = [(v, r["error"]) for v, r in manifest["videos"].items() if r["status"] != "ok"]

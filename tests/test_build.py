@@ -184,14 +184,23 @@ def test_killed_build_resumes_to_the_same_content(mock_tree, reference, sfm_dir,
     cmd = [sys.executable, "-m", "fasprep", "build-siw", str(mock_tree), str(out), "--workers", "1",
            "--sfm-dir", sfm_dir, "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    def done():  # done-markers; a video in flight has a "started" one
+        n = 0
+        for p in (out / "parts").rglob("*.json"):
+            try:
+                n += json.loads(p.read_text())["status"] in ("ok", "failed")
+            except (OSError, ValueError):  # renamed away between listing and reading
+                pass
+        return n
+
     deadline = time.time() + 300
-    while len(list((out / "parts").rglob("*.json"))) < 3 and time.time() < deadline and proc.poll() is None:
+    while done() < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert proc.poll() is None, "the build finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "manifest.json").exists()
-    done_before = len(list((out / "parts").rglob("*.json")))
+    done_before = done()
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{8 - done_before} processed now, {done_before} done before" in resumed.stdout
@@ -242,6 +251,49 @@ def test_a_failing_video_is_recorded_and_the_rest_go_on(mock_tree, sfm_dir, tmp_
                            "--no-progress", "--redo-failed"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 3 and "2 processed now, 1 done before" in proc.stdout
     assert json.loads((out / "manifest.json").read_text())["videos"]["Train/spoof/090/090-1-3-1-1"]["status"] == "ok"
+
+
+CRASHER = """
+# Loaded at start-up by every Python process of the build (PYTHONPATH): the worker that takes
+# the replay video of medium 2 dies the way a segfault or the OOM killer would kill it.
+import os
+import fasprep.build as b
+
+_label = b.label_video
+
+
+def label_video(record, *args, **kwargs):
+    if "-1-3-2-" in record.video_id:
+        os._exit(139)
+    return _label(record, *args, **kwargs)
+
+
+b.label_video = label_video
+"""
+
+
+def test_a_dying_worker_is_retried_then_recorded(mock_tree, sfm_dir, tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(CRASHER)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "fasprep", "build-siw", str(mock_tree), str(out), "--workers", "2",
+                           "--sfm-dir", sfm_dir, "--no-progress"], capture_output=True, text=True, timeout=900,
+                          env=env)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "a worker process died" in proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    dead = [v for v in manifest["videos"] if "-1-3-2-" in v]
+    assert len(dead) == 1
+    assert manifest["videos"][dead[0]]["status"] == "failed"
+    assert "died 3 times" in manifest["videos"][dead[0]]["error"]
+    assert sum(r["status"] == "ok" for r in manifest["videos"].values()) == 7
+    assert subprocess.run([sys.executable, "-m", "fasprep", "verify", str(out)], capture_output=True).returncode == 0
+    # without the crash, --redo-failed builds it
+    again = subprocess.run([sys.executable, "-m", "fasprep", "build-siw", str(mock_tree), str(out), "--redo-failed",
+                            "--sfm-dir", sfm_dir, "--no-progress"], capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and "1 processed now, 7 done before" in again.stdout
 
 
 def test_info_verify_preview_cli(reference, tmp_path):
