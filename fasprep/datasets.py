@@ -46,7 +46,8 @@ SIW_NOMINAL_FRAMES = 450
 _SIW_SPLITS = ("Train", "Test")
 #: Folder label -> the type codes a video in that folder may carry.
 _SIW_FOLDER_TYPES = {"live": frozenset({1}), "spoof": frozenset({2, 3})}
-_SIW_TYPE_LABEL = {1: "live", 2: "print", 3: "replay"}
+#: SiW type code -> label.
+SIW_TYPE_LABELS = {1: "live", 2: "print", 3: "replay"}
 #: Video extensions (matched case-insensitively), in order of preference for a duplicate stem.
 _VIDEO_EXTS = (".mov", ".mp4")
 _FACE_EXT = ".face"
@@ -172,7 +173,7 @@ def parse_siw_name(stem: str) -> dict[str, int]:
             f"{stem!r} is not a SiW video name: expected "
             f"<subject>-<sensor>-<type>-<medium>-<session> (e.g. 003-1-2-1-1, or 153-2-1-1-1.m){hint}")
     codes = dict(zip(_CODE_NAMES, map(int, m.groups()[:5])))
-    if codes["type"] not in _SIW_TYPE_LABEL:
+    if codes["type"] not in SIW_TYPE_LABELS:
         raise DatasetLayoutError(
             f"{stem!r}: type code {codes['type']} is not 1 (live), 2 (print) or 3 (replay)")
     return codes
@@ -277,7 +278,7 @@ def scan_siw(root: str | os.PathLike) -> Scan:
             unknown.extend(f"{'/'.join(key[:3])}/{name}" for _, name in files)
             notes.append(f"{video_id}: skipped: {exc}")
             continue
-        label = _SIW_TYPE_LABEL[codes["type"]]
+        label = SIW_TYPE_LABELS[codes["type"]]
         if codes["type"] not in _SIW_FOLDER_TYPES[folder]:
             notes.append(f"{video_id}: type code {codes['type']} ({label}) in a '{folder}' folder; "
                          f"labelled {label} by the type code")

@@ -28,11 +28,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-import cv2
 import numpy as np
 
 from . import attacks, synth
-from .datasets import parse_siw_name
+from .datasets import SIW_TYPE_LABELS, parse_siw_name
 from .errors import DatasetLayoutError, InputError
 from .io import atomic_path, write_video
 
@@ -40,7 +39,6 @@ from .io import atomic_path, write_video
 #: rate a heart-rate estimator should find in it (its dominant rate), bpm.
 PulseSource = Callable[[str, int, float], "tuple[np.ndarray, float]"]
 
-LABELS = {1: "live", 2: "print", 3: "replay"}
 
 
 @dataclass(frozen=True)
@@ -119,11 +117,6 @@ def _poor_boxes(corners: np.ndarray, size: tuple[int, int], rng: np.random.Gener
     return boxes
 
 
-def _live_background(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """What :func:`fasprep.synth.animate_face` shows behind a live face: the photo, blurred, dimmed."""
-    return cv2.GaussianBlur(cv2.resize(image, size), (0, 0), 25).astype(np.float32) * 0.7
-
-
 def _write_boxes(path: Path, boxes: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text("".join(f"{a} {b} {c} {d}\n" for a, b, c, d in boxes))
@@ -198,7 +191,7 @@ def make_siw_tree(root: str | os.PathLike, video_ids: Iterable[str], *, faces: M
         raise InputError("faces", f"no photo for subject(s) {missing}")
     for _, _, kind, medium, _ in codes:
         if kind > 1:
-            attacks._medium(LABELS[kind], medium)  # raises on a medium SiW does not have
+            attacks._medium(SIW_TYPE_LABELS[kind], medium)  # raises on a medium SiW does not have
     pulse = pulse or _default_pulse(seed)
     photos = {}
     for s in sorted({c[0] for c in codes}):
@@ -214,7 +207,7 @@ def make_siw_tree(root: str | os.PathLike, video_ids: Iterable[str], *, faces: M
         image = photos[subject]
         x1, y1, x2, y2 = extents[subject]
         face = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
-        label = LABELS[kind]
+        label = SIW_TYPE_LABELS[kind]
         vseed = int(_rng(seed, vid, 1).integers(2**31))
         noise = 1.5 if sensor == 1 else 2.5
         hr = None
@@ -235,7 +228,7 @@ def make_siw_tree(root: str | os.PathLike, video_ids: Iterable[str], *, faces: M
             n = max(int(round(attack_seconds * fps)), 1)
             make = attacks.print_attack if label == "print" else attacks.replay_attack
             frames = make(image, n=n, fps=fps, size=(w, h), medium=medium, seed=vseed,
-                          background=_live_background(image, (w, h)), noise_sigma=noise)
+                          background=synth.photo_background(image, (w, h)), noise_sigma=noise)
             H = attacks.photo_homographies(label, image.shape, n=n, fps=fps, size=(w, h), medium=medium,
                                            seed=vseed)
             q = np.einsum("tij,kj->tki", H, np.c_[face, np.ones(4)])

@@ -140,6 +140,7 @@ def write_contact_sheet(labels, crops: dict, path: str | os.PathLike, *, fps: fl
 
 def build_summary(out: str | os.PathLike) -> dict:
     """Counts, sizes, label and pulse statistics and failures of a build folder (``fasprep info``)."""
+    from .datasets import read_protocol
     from .shards import read_manifest
 
     out = Path(out)
@@ -162,7 +163,7 @@ def build_summary(out: str | os.PathLike) -> dict:
 
     protocols = {}
     for csv_path in sorted((out / "protocols").glob("*/*.csv")):
-        n = max(len(csv_path.read_text().splitlines()) - 1, 0)
+        n = len(read_protocol(out, csv_path.parent.name, csv_path.stem))
         protocols.setdefault(csv_path.parent.name, {})[csv_path.stem] = n
     return {
         "out": str(out), "dataset": m["dataset"], "fasprep_version": m["fasprep_version"],

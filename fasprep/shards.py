@@ -38,7 +38,8 @@ import cv2
 import h5py
 import numpy as np
 
-from .errors import InputError
+from .datasets import read_protocol
+from .errors import FasprepError, InputError
 from .io import atomic_path
 
 FORMAT = "fasprep-shards"
@@ -384,11 +385,11 @@ def verify(out: str | os.PathLike, *, progress: bool = False) -> tuple[list[str]
     if not proto_root.is_dir():
         problems.append("protocols/: missing")
     for csv in sorted(proto_root.glob("*/*.csv")):
-        lines = csv.read_text().splitlines()
-        if not lines or lines[0] != "video_id,label,max_frames":
-            problems.append(f"{csv.relative_to(out)}: bad header")
+        try:
+            ids = [row.video_id for row in read_protocol(out, csv.parent.name, csv.stem)]
+        except FasprepError as exc:
+            problems.append(str(exc))
             continue
-        ids = [line.split(",")[0] for line in lines[1:] if line]
         unknown = [v for v in ids if v not in videos]
         if unknown:
             problems.append(f"{csv.relative_to(out)}: {len(unknown)} videos not in the build, e.g. {unknown[0]}")

@@ -135,6 +135,22 @@ def inject_pulse(image: np.ndarray, value: float, *, amplitude: float, mask: np.
     return image.astype(np.float32) * (1.0 + mask[..., None].astype(np.float32) * gain)
 
 
+def photo_background(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """What stands behind the face in the generated videos: the photo blurred and dimmed, so
+    that it holds no second face.
+
+    Parameters
+    ----------
+    image : np.ndarray, shape (H, W, 3), uint8, RGB
+    size : (width, height), pixels
+
+    Returns
+    -------
+    np.ndarray, shape (height, width, 3), float32 in [0, 255]
+    """
+    return cv2.GaussianBlur(cv2.resize(image, size), (0, 0), 25).astype(np.float32) * 0.7
+
+
 def animate_face(image: np.ndarray, pulse: np.ndarray, *, fps: float, size: tuple[int, int] = (640, 480),
                  amplitude: float = 0.004, motion_px: float = 2.0, rotation_deg: float = 1.0,
                  drift: float = 0.03, noise_sigma: float = 2.0, seed: int = 0) -> Iterator[np.ndarray]:
@@ -163,8 +179,7 @@ def animate_face(image: np.ndarray, pulse: np.ndarray, *, fps: float, size: tupl
     w, h = size
     scale = h / image.shape[0]
     mask = skin_colour_mask(image)
-    # Background: a blurred, dimmed copy of the photo, so that it holds no second face.
-    background = cv2.GaussianBlur(cv2.resize(image, (w, h)), (0, 0), 25).astype(np.float32) * 0.7
+    background = photo_background(image, (w, h))
     n = len(pulse)
     t = np.arange(n) / fps
     # Slow head motion: a few low-frequency sinusoids (0.05-0.4 Hz) with random phases.
