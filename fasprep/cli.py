@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +45,11 @@ def main(verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="fasprep: %(levelname)s: %(message)s")
+    # FFmpeg inside OpenCV prints container errors ("moov atom not found") straight to stderr;
+    # fasprep reports them itself as one clear line. The program may set this (the library
+    # never touches its caller's environment); build workers inherit it.
+    if not verbose:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def _band(ctx, param, value):

@@ -11,27 +11,36 @@ import contextlib
 import logging
 import os
 import queue
-import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-# FFmpeg inside OpenCV prints container errors ("moov atom not found") straight to stderr;
-# fasprep reports them itself as one clear line, so keep FFmpeg quiet unless the user asks.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+import cv2
+import numpy as np
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .errors import InputError  # noqa: E402
+from .errors import InputError
 
 log = logging.getLogger(__name__)
 
 _CV_LOG_ERROR = 2  # cv::utils::logging::LOG_LEVEL_ERROR
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+# OpenCV 4.13 moved the log-level functions from cv2 to cv2.utils.logging.
+_cv_logging = getattr(getattr(cv2, "utils", None), "logging", None)
+if _cv_logging is None or not hasattr(_cv_logging, "getLogLevel"):
+    _cv_logging = cv2
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux /proc), else set-and-restore."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @dataclass(frozen=True)
@@ -97,13 +106,13 @@ def _open_capture(path: str | os.PathLike, threads: int | None = None) -> tuple[
     if not os.access(p, os.R_OK):
         raise InputError(p, "permission denied")
     # OpenCV warns on stderr when FFmpeg refuses a file; fasprep says why itself, below.
-    level = cv2.getLogLevel()
-    cv2.setLogLevel(_CV_LOG_ERROR)
+    level = _cv_logging.getLogLevel()
+    _cv_logging.setLogLevel(_CV_LOG_ERROR)
     try:
         params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, int(threads)]
         cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG, params)
     finally:
-        cv2.setLogLevel(level)
+        _cv_logging.setLogLevel(level)
     if not cap.isOpened():
         raise InputError(p, _describe_unopenable(p))
     fps = float(cap.get(cv2.CAP_PROP_FPS))
@@ -201,15 +210,15 @@ def iter_frames(path: str | os.PathLike, *, prefetch: int = 8, threads: int | No
 def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15) -> int:
     """Encode RGB frames to an H.264 MP4, atomically.
 
-    Uses the FFmpeg binary of the ``imageio-ffmpeg`` wheel (libx264; OpenCV's wheels carry no
-    H.264 encoder). The default quality, CRF 15 with ``-tune grain``, spends about 0.4 bits per
-    pixel, the rate of SiW's camera files (27 Mbit/s at 1080p30); lower-rate encoders erase the
-    sub-grey-level colour changes that rPPG measures.
+    Uses PyAV's FFmpeg (libx264; OpenCV's wheels carry no H.264 encoder). The default quality,
+    CRF 15 with ``tune=grain``, spends about 0.4 bits per pixel, the rate of SiW's camera files
+    (27 Mbit/s at 1080p30); lower-rate encoders erase the sub-grey-level colour changes that
+    rPPG measures.
 
     Parameters
     ----------
     path : str or os.PathLike
-        Output ``.mp4`` file.
+        Output file (MP4 container whatever the suffix).
     frames : iterable of np.ndarray, shape (H, W, 3), uint8, RGB
         Streamed to the encoder: never held in memory all at once. H and W must be even.
     fps : float > 0, Hz
@@ -220,33 +229,28 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15) -
     -------
     n_frames : int
     """
-    import imageio_ffmpeg
+    import av
+    from fractions import Fraction
 
     path = Path(path)
-    proc = None
     n = 0
     with atomic_path(path) as tmp:
         try:
-            for frame in frames:
-                if proc is None:
-                    h, w = frame.shape[:2]
-                    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error",
-                           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}",
-                           "-i", "-", "-c:v", "libx264", "-preset", "fast", "-tune", "grain",
-                           "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-                           "-f", "mp4", str(tmp)]
-                    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-                try:
-                    proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
-                except BrokenPipeError:  # FFmpeg died; its message is raised below
-                    break
-                n += 1
-        finally:
-            if proc is not None:
-                proc.stdin.close()
-                err = proc.stderr.read().decode(errors="replace").strip()
-                if proc.wait() != 0:
-                    raise InputError(path, f"FFmpeg failed to encode: {err.splitlines()[-1] if err else '?'}")
+            with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+                stream = None
+                for frame in frames:
+                    if stream is None:
+                        h, w = frame.shape[:2]
+                        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001),
+                                                options={"preset": "fast", "tune": "grain", "crf": str(crf)})
+                        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+                    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, dtype=np.uint8), format="rgb24")
+                    out.mux(stream.encode(vf))
+                    n += 1
+                if stream is not None:
+                    out.mux(stream.encode(None))  # flush the encoder
+        except (av.FFmpegError, ValueError) as exc:
+            raise InputError(path, f"FFmpeg failed to encode: {exc}") from exc
         if n == 0:
             raise InputError(path, "no frames to write")
     return n
@@ -266,7 +270,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
