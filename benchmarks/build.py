@@ -128,10 +128,6 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--depth-source", choices=["sfm", "mesh"], default="sfm")
     a = ap.parse_args()
-    if a.depth_source == "sfm" and "FASPREP_SFM_DIR" not in os.environ:
-        shared = Path(__file__).resolve().parents[2] / "shared" / "models" / "sfm"
-        if shared.is_dir():
-            os.environ["FASPREP_SFM_DIR"] = str(shared)
     raw = make_tree(a.workdir / "raw", a.videos, a.seconds)
     clips = sorted(str(p) for p in raw.rglob("*.mov"))
 

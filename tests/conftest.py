@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to ../shared/data and generated test videos."""
+"""Shared fixtures: the real test data kept in tests/data (see tests/data/README.md)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """../shared/data beside the checkout (real faces, videos, PPG); skip when absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real test data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def real_data() -> Path:
+    """tests/data: real faces, videos and PPG recordings, each with its source and licence."""
+    return DATA

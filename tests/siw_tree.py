@@ -1,14 +1,13 @@
 """Mock SiW trees from real material: real SiW ids, real face photos, real PPG recordings.
 
-- ids from the real release's list (../shared/siw/siw_files.txt), chosen so that the subjects
+- ids from the real release's list (tests/data/siw/siw_files.txt), chosen so that the subjects
   of each split cover every type and medium (live 1-2, print 1-2, replay 1-4);
-- real face photos (../shared/data/images: the astronaut, Silent-Face's two live faces),
+- real face photos (tests/data/images: the astronaut, Silent-Face's two live faces),
   cropped to head and shoulders as in SiW's frames; the attack photos F1/F2 are not used as
   live faces;
 - real finger PPG recordings (Welltory, 21 subjects) time-stretched to a chosen rate per video
   as the live videos' pulse.
 
-Every function skips the calling test, with the path, when ../shared is absent.
 """
 
 from __future__ import annotations
@@ -20,15 +19,14 @@ from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
-import pytest
 
 from fasprep.mock_siw import MockVideo, make_siw_tree
 from videos import dominant_rate_bpm, welltory_pulse
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SIW_FILES = SHARED / "siw" / "siw_files.txt"
-IMAGES = SHARED / "data" / "images"
-WELLTORY = SHARED / "data" / "ppg" / "welltory" / "data"
+DATA = Path(__file__).resolve().parent / "data"
+SIW_FILES = DATA / "siw" / "siw_files.txt"
+IMAGES = DATA / "images"
+WELLTORY = DATA / "ppg" / "welltory" / "data"
 
 #: Every (type, medium) of SiW: live 1-2, print 1-2, replay 1-4.
 COMBOS = ((1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3), (3, 4))
@@ -41,13 +39,6 @@ PHOTOS = (
 )
 
 
-def require_shared(path: Path) -> Path:
-    """``path`` if it exists, else skip the calling test saying what is missing."""
-    if not path.exists():
-        pytest.skip(f"real test data not found at {path} (../shared beside the checkout)")
-    return path
-
-
 def _codes(video_id: str) -> tuple[int, int, int, int, int]:
     name = video_id.rsplit("/", 1)[-1].split(".")[0]
     return tuple(int(c) for c in name.split("-"))  # type: ignore[return-value]
@@ -56,7 +47,7 @@ def _codes(video_id: str) -> tuple[int, int, int, int, int]:
 def _release() -> dict[str, dict[int, list[str]]]:
     """split -> subject -> its ids, in the list's (sorted) order."""
     out: dict[str, dict[int, list[str]]] = {"Train": {}, "Test": {}}
-    for vid in require_shared(SIW_FILES).read_text().split():
+    for vid in SIW_FILES.read_text().split():
         out[vid.split("/", 1)[0]].setdefault(_codes(vid)[0], []).append(vid)
     return out
 
@@ -140,7 +131,7 @@ def real_faces(subjects: Sequence[int], *, max_height: int = 480) -> dict[int, n
     """
     photos = []
     for name, frac in PHOTOS:
-        bgr = cv2.imread(str(require_shared(IMAGES / name)), cv2.IMREAD_COLOR)
+        bgr = cv2.imread(str(IMAGES / name), cv2.IMREAD_COLOR)
         photos.append(_crop(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), frac, max_height))
     return {int(s): photos[i % len(photos)] for i, s in enumerate(subjects)}
 
@@ -170,7 +161,7 @@ def welltory_pulse_source(rates: Mapping[str, float] | Sequence[float] | None = 
     callable ``(video_id, n, fs) -> (pulse, hr_bpm)``, hr_bpm the excerpt's measured dominant rate
     (over at least 10 s: a shorter video gets the start of a 10 s excerpt).
     """
-    folders = sorted(p for p in require_shared(WELLTORY).iterdir() if (p / "PPG.csv").exists())
+    folders = sorted(p for p in WELLTORY.iterdir() if (p / "PPG.csv").exists())
 
     def pulse(video_id: str, n: int, fs: float) -> tuple[np.ndarray, float]:
         rng = _draw(video_id, seed)

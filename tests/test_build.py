@@ -20,6 +20,7 @@ import pytest
 
 from fasprep import shards
 from fasprep.build import BuildConfig, build
+from sfm import DEPTH_SOURCE, SFM_DIR, build_cli_args
 from fasprep.datasets import read_protocol, scan_siw, siw_protocols
 from fasprep.mock_siw import make_siw_tree, read_truth
 
@@ -46,8 +47,6 @@ def _ids() -> list[str]:
 
 @pytest.fixture(scope="session")
 def mock_tree(tmp_path_factory):
-    siw_tree.require_shared(siw_tree.SIW_FILES)
-    siw_tree.require_shared(siw_tree.WELLTORY)
     root = tmp_path_factory.mktemp("siw") / "SiW_release"
     ids = _ids()
     subjects = sorted({int(v.rsplit("/", 2)[1]) for v in ids})
@@ -58,14 +57,18 @@ def mock_tree(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sfm_dir():
-    folder = siw_tree.SHARED / "models" / "sfm"
-    return str(siw_tree.require_shared(folder))
+    return SFM_DIR
+
+
+def config(**kw) -> BuildConfig:
+    """The test builds' config: sfm depth where the model is installed, else mesh depth."""
+    return BuildConfig(depth_source=DEPTH_SOURCE, **kw)
 
 
 @pytest.fixture(scope="session")
 def reference(mock_tree, sfm_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "out"
-    result = build("siw", mock_tree, out, workers=2, sfm_dir=sfm_dir, progress=False)
+    result = build("siw", mock_tree, out, config=config(), workers=2, sfm_dir=sfm_dir, progress=False)
     return out, result
 
 
@@ -154,25 +157,26 @@ def test_mock_tree_builds_to_the_contract(mock_tree, reference):
 
 def test_rebuild_skips_and_config_change_redoes(mock_tree, reference, sfm_dir, tmp_path):
     out, _ = reference
-    again = build("siw", mock_tree, out, workers=1, sfm_dir=sfm_dir, progress=False)
+    again = build("siw", mock_tree, out, config=config(), workers=1, sfm_dir=sfm_dir, progress=False)
     assert again.n_processed == 0 and again.n_skipped == 8 and again.n_ok == 8
     # A smaller shard size only repacks (from the shards: the parts are gone), then back again.
     total = sum(s["bytes"] for s in shards.read_manifest(out)["shards"])
     before = _content(out)
-    repacked = build("siw", mock_tree, out, workers=1, sfm_dir=sfm_dir, progress=False, shard_bytes=total // 3)
+    repacked = build("siw", mock_tree, out, config=config(), workers=1, sfm_dir=sfm_dir, progress=False,
+                     shard_bytes=total // 3)
     assert repacked.n_processed == 0 and repacked.shards >= 3
     assert shards.verify(out) == ([], [])
     _assert_same_content(before, _content(out))
-    assert build("siw", mock_tree, out, workers=1, sfm_dir=sfm_dir, progress=False).shards == again.shards
+    assert build("siw", mock_tree, out, config=config(), workers=1, sfm_dir=sfm_dir, progress=False).shards == again.shards
     # A different label config redoes only what it must: here every video (the depth size).
     small = tmp_path / "small"
     one = [r for r in scan_siw(mock_tree).records if r.label == "print"][:1]
     from fasprep.datasets import Scan
 
     scan = Scan(root=mock_tree, records=one, unknown=[], warnings=[])
-    first = build("siw", mock_tree, small, config=BuildConfig(depth_size=16), scan=scan, sfm_dir=sfm_dir,
+    first = build("siw", mock_tree, small, config=config(depth_size=16), scan=scan, sfm_dir=sfm_dir,
                   progress=False)
-    second = build("siw", mock_tree, small, config=BuildConfig(depth_size=16, jpeg_quality=80), scan=scan,
+    second = build("siw", mock_tree, small, config=config(depth_size=16, jpeg_quality=80), scan=scan,
                    sfm_dir=sfm_dir, progress=False)
     assert first.n_processed == 1 and second.n_processed == 1
     with shards.open_video(small, one[0].video_id) as g:
@@ -182,7 +186,7 @@ def test_rebuild_skips_and_config_change_redoes(mock_tree, reference, sfm_dir, t
 def test_killed_build_resumes_to_the_same_content(mock_tree, reference, sfm_dir, tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "fasprep", "build-siw", str(mock_tree), str(out), "--workers", "1",
-           "--sfm-dir", sfm_dir, "--no-progress"]
+           *build_cli_args(), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     def done():  # done-markers; a video in flight has a "started" one
         n = 0
@@ -215,13 +219,13 @@ def test_dask_backend_gives_the_same_content(mock_tree, reference, sfm_dir, tmp_
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
-        result = build("siw", mock_tree, tmp_path / "out", backend="dask", scheduler=cluster.scheduler_address,
-                       sfm_dir=sfm_dir, progress=False)
+        result = build("siw", mock_tree, tmp_path / "out", config=config(), backend="dask",
+                       scheduler=cluster.scheduler_address, sfm_dir=sfm_dir, progress=False)
     assert result.n_ok == 8
     _assert_same_content(_content(reference[0]), _content(tmp_path / "out"))
 
 
-def test_a_failing_video_is_recorded_and_the_rest_go_on(mock_tree, sfm_dir, tmp_path, shared_data):
+def test_a_failing_video_is_recorded_and_the_rest_go_on(mock_tree, sfm_dir, tmp_path, real_data):
     raw = tmp_path / "raw"
     keep = [p for p in mock_tree.rglob("*.mov") if "/live/" in p.as_posix()][:1]
     for p in keep:
@@ -232,9 +236,9 @@ def test_a_failing_video_is_recorded_and_the_rest_go_on(mock_tree, sfm_dir, tmp_
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"\x00\x00\x00\x18ftypqt  " + bytes(100))  # a truncated .mov
     noface = raw / "Train" / "spoof" / "090" / "090-1-3-1-1.mov"
-    os.symlink(shared_data / "video" / "no_face.mp4", noface)
+    os.symlink(real_data / "video" / "no_face.mp4", noface)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "fasprep", "build-siw", str(raw), str(out), "--sfm-dir", sfm_dir,
+    proc = subprocess.run([sys.executable, "-m", "fasprep", "build-siw", str(raw), str(out), *build_cli_args(),
                            "--no-progress"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 3, proc.stderr
     failures = (out / "failures.csv").read_text().splitlines()
@@ -247,7 +251,7 @@ def test_a_failing_video_is_recorded_and_the_rest_go_on(mock_tree, sfm_dir, tmp_
     # fixed input + --redo-failed: retried, now built
     noface.unlink()
     os.symlink(keep[0], noface)
-    proc = subprocess.run([sys.executable, "-m", "fasprep", "build-siw", str(raw), str(out), "--sfm-dir", sfm_dir,
+    proc = subprocess.run([sys.executable, "-m", "fasprep", "build-siw", str(raw), str(out), *build_cli_args(),
                            "--no-progress", "--redo-failed"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 3 and "2 processed now, 1 done before" in proc.stdout
     assert json.loads((out / "manifest.json").read_text())["videos"]["Train/spoof/090/090-1-3-1-1"]["status"] == "ok"
@@ -279,7 +283,7 @@ def test_a_dying_worker_is_retried_then_recorded(mock_tree, sfm_dir, tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "fasprep", "build-siw", str(mock_tree), str(out), "--workers", "2",
-                           "--sfm-dir", sfm_dir, "--no-progress"], capture_output=True, text=True, timeout=900,
+                           *build_cli_args(), "--no-progress"], capture_output=True, text=True, timeout=900,
                           env=env)
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert "a worker process died" in proc.stderr
@@ -292,7 +296,7 @@ def test_a_dying_worker_is_retried_then_recorded(mock_tree, sfm_dir, tmp_path):
     assert subprocess.run([sys.executable, "-m", "fasprep", "verify", str(out)], capture_output=True).returncode == 0
     # without the crash, --redo-failed builds it
     again = subprocess.run([sys.executable, "-m", "fasprep", "build-siw", str(mock_tree), str(out), "--redo-failed",
-                            "--sfm-dir", sfm_dir, "--no-progress"], capture_output=True, text=True, timeout=900)
+                            *build_cli_args(), "--no-progress"], capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and "1 processed now, 7 done before" in again.stdout
 
 

@@ -76,8 +76,8 @@ def truncated(src, dst):
     (lambda d, s: d / "nowhere.mp4", "no such file"),
     (lambda d, s: s / "video" / "face_noface.mov", "face tracked in only"),
 ])
-def test_bad_input_exit_2_with_one_line(tmp_path, shared_data, make, reason):
-    path = make(tmp_path, shared_data)
+def test_bad_input_exit_2_with_one_line(tmp_path, real_data, make, reason):
+    path = make(tmp_path, real_data)
     proc = run_cli("rppg-gt", path, "--json")
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -86,8 +86,8 @@ def test_bad_input_exit_2_with_one_line(tmp_path, shared_data, make, reason):
     assert lines[0].startswith(f"fasprep: error: {path}: ") and reason in lines[0]
 
 
-def test_min_face_option_accepts_partial_face(shared_data):
-    proc = run_cli("rppg-gt", shared_data / "video" / "face_noface.mov", "--json", "--min-face", "0.4")
+def test_min_face_option_accepts_partial_face(real_data):
+    proc = run_cli("rppg-gt", real_data / "video" / "face_noface.mov", "--json", "--min-face", "0.4")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert 70 <= out["face_frames"] <= 74 and out["n_frames"] == 169
@@ -127,9 +127,7 @@ def test_build_siw_dry_run_over_the_real_release_list(tmp_path):
 
     from fasprep.datasets import read_protocol, scan_siw, siw_protocols
 
-    ids_file = Path(__file__).resolve().parents[1].parent / "shared" / "siw" / "siw_files.txt"
-    if not ids_file.is_file():
-        pytest.skip(f"needs {ids_file}")
+    ids_file = Path(__file__).resolve().parent / "data" / "siw" / "siw_files.txt"
     raw = tmp_path / "SiW_release"
     ids = ids_file.read_text().split()
     for vid in ids:

@@ -19,15 +19,13 @@ from fasprep.datasets import (DATASETS, LABELS, ProtocolRow, Scan, VideoRecord, 
                               scan_siw, siw_protocols, write_protocols)
 from fasprep.errors import DatasetLayoutError, InputError
 
-SIW_FILES = Path(__file__).resolve().parents[1].parent / "shared" / "siw" / "siw_files.txt"
+SIW_FILES = Path(__file__).resolve().parent / "data" / "siw" / "siw_files.txt"
 TYPE_LABEL = {"1": "live", "2": "print", "3": "replay"}
 FACE_EVERY = 50  # a .face file for every 50th id of the placeholder tree
 
 
 def siw_ids() -> list[str]:
-    """The real SiW ids (../shared/siw/siw_files.txt); skip when the file is absent."""
-    if not SIW_FILES.is_file():
-        pytest.skip(f"real SiW id list not found at {SIW_FILES}")
+    """The real SiW ids (tests/data/siw/siw_files.txt)."""
     return SIW_FILES.read_text().split()
 
 

@@ -11,18 +11,15 @@ import pytest
 
 from fasprep import depth, face
 from fasprep.errors import ModelAssetError
+from sfm import require_sfm
 
 IMAGES = ["astronaut.png", "silent-face/image_T1.jpg", "silent-face/image_T2.jpg"]
-REPO_SFM = Path(__file__).resolve().parents[2] / "shared" / "models" / "sfm"
 
 
 @pytest.fixture(scope="module")
-def sfm_folder(shared_data):
-    """The Surrey Face Model's folder: FASPREP_SFM_DIR (CI sets it), else ../shared/models/sfm."""
-    folder = Path(os.environ.get("FASPREP_SFM_DIR") or REPO_SFM)
-    if not (folder / "sfm_shape_3448.bin").is_file():
-        pytest.skip(f"no Surrey Face Model in {folder}")
-    return folder
+def sfm_folder():
+    """The Surrey Face Model's folder (tests/sfm.py), else skip."""
+    return Path(require_sfm())
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +28,12 @@ def sfm(sfm_folder):
 
 
 @pytest.fixture(scope="module")
-def landmarks(shared_data):
+def landmarks(real_data):
     """image name -> (landmarks of the image, landmarks of its mirror image)."""
     out = {}
     with face.FaceTracker(static_image=True) as tracker:
         for name in IMAGES:
-            rgb = cv2.cvtColor(cv2.imread(str(shared_data / "images" / name)), cv2.COLOR_BGR2RGB)
+            rgb = cv2.cvtColor(cv2.imread(str(real_data / "images" / name)), cv2.COLOR_BGR2RGB)
             out[name] = (tracker.landmarks(rgb), tracker.landmarks(np.ascontiguousarray(rgb[:, ::-1])))
     return out
 
@@ -174,7 +171,7 @@ def test_nrr_grid_tracks_the_face(sfm_folder, moving_face_landmarks):
         assert np.abs(np.diff(g[:, 16, 16], axis=0)).max() < 0.05
 
 
-def test_depth_cli(shared_data, sfm_folder, tmp_path):
+def test_depth_cli(real_data, sfm_folder, tmp_path):
     import subprocess
     import sys
 
@@ -184,7 +181,7 @@ def test_depth_cli(shared_data, sfm_folder, tmp_path):
                               text=True, env=env, timeout=300)
 
     out = tmp_path / "out"
-    proc = run(shared_data / "video" / "single_face.mp4", "--out", out)
+    proc = run(real_data / "video" / "single_face.mp4", "--out", out)
     assert proc.returncode == 0, proc.stderr
     arrays = np.load(out / "single_face_depth.npz")
     assert arrays["depth"].shape == (72, 32, 32) and arrays["depth"].dtype == np.float16
@@ -193,28 +190,28 @@ def test_depth_cli(shared_data, sfm_folder, tmp_path):
     for png in ("single_face_depth.png", "single_face_depth_sheet.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
-    proc = run(shared_data / "images" / "astronaut.png", "--out", out, "--depth-source", "mesh", "--size", "64")
+    proc = run(real_data / "images" / "astronaut.png", "--out", out, "--depth-source", "mesh", "--size", "64")
     assert proc.returncode == 0, proc.stderr
     arrays = np.load(out / "astronaut_depth.npz")
     assert arrays["depth"].shape == (1, 64, 64) and not (out / "astronaut_depth_sheet.png").exists()
 
-    for args, reason in [((shared_data / "video" / "no_face.mp4",), "no face found"),
+    for args, reason in [((real_data / "video" / "no_face.mp4",), "no face found"),
                          ((tmp_path / "missing.jpg",), "no such file")]:
         proc = run(*args, "--out", out, "--depth-source", "mesh")
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and reason in proc.stderr
 
     env = dict(os.environ, FASPREP_SFM_DIR=str(tmp_path / "nowhere"))
-    proc = subprocess.run([sys.executable, "-m", "fasprep", "depth", str(shared_data / "images" / "astronaut.png"),
+    proc = subprocess.run([sys.executable, "-m", "fasprep", "depth", str(real_data / "images" / "astronaut.png"),
                            "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 2 and "Surrey Face Model not found" in proc.stderr and "--depth-source mesh" in proc.stderr
 
 
-def test_video_frames_fit_agree_and_mirror(shared_data, sfm, sfm_folder):
+def test_video_frames_fit_agree_and_mirror(real_data, sfm, sfm_folder):
     """single_face.mp4 and its mirror image, through the per-video design, frame by frame."""
     from fasprep.depth_labels import label_frames
     from fasprep.io import iter_frames
 
-    frames = list(iter_frames(shared_data / "video" / "single_face.mp4"))
+    frames = list(iter_frames(real_data / "video" / "single_face.mp4"))
     seqs = []
     for mirror in (False, True):
         with face.FaceTracker() as tracker:
@@ -240,10 +237,10 @@ def test_video_frames_fit_agree_and_mirror(shared_data, sfm, sfm_folder):
     assert np.mean(errors) <= 0.04
 
 
-def test_face_loss_gives_zero_labels(shared_data):
+def test_face_loss_gives_zero_labels(real_data):
     from fasprep.depth_labels import depth_labels
 
-    labels, crops = depth_labels(shared_data / "video" / "face_noface.mov", source="mesh")
+    labels, crops = depth_labels(real_data / "video" / "face_noface.mov", source="mesh")
     ok = labels.face_ok
     assert ok[:70].all() and not ok[75:].any()
     assert not labels.depth[~ok].any() and not labels.mask[~ok].any()

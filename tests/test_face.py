@@ -45,8 +45,8 @@ def tracker():
 
 
 @pytest.mark.parametrize("image", ["astronaut.png", "silent-face/image_T1.jpg", "silent-face/image_T2.jpg"])
-def test_landmarks_on_real_faces(shared_data, tracker, image):
-    rgb = load_rgb(shared_data / "images" / image)
+def test_landmarks_on_real_faces(real_data, tracker, image):
+    rgb = load_rgb(real_data / "images" / image)
     lm = tracker.landmarks(rgb)
     assert lm.shape == (478, 3) and lm.dtype == np.float32
     h, w = rgb.shape[:2]
@@ -58,13 +58,13 @@ def test_landmarks_on_real_faces(shared_data, tracker, image):
     assert lm[152, 1] > lm[1, 1] > lm[10, 1]
 
 
-def test_no_face_gives_none(shared_data, tracker):
-    frame = next(iter_frames(shared_data / "video" / "no_face.mp4"))
+def test_no_face_gives_none(real_data, tracker):
+    frame = next(iter_frames(real_data / "video" / "no_face.mp4"))
     assert tracker.landmarks(frame) is None
 
 
-def test_skin_mask_is_skin(shared_data, tracker):
-    rgb = load_rgb(shared_data / "images" / "astronaut.png")
+def test_skin_mask_is_skin(real_data, tracker):
+    rgb = load_rgb(real_data / "images" / "astronaut.png")
     lm = tracker.landmarks(rgb)
     mask = face.skin_mask(lm, rgb.shape)
     assert 2000 < mask.sum() < 0.2 * mask.size
@@ -79,15 +79,15 @@ def test_skin_mask_is_skin(shared_data, tracker):
     assert mean[0] > mean[2] + 20
 
 
-def test_skin_mean_rgb_equals_full_frame_mask_mean(shared_data, tracker):
-    rgb = load_rgb(shared_data / "images" / "silent-face" / "image_T1.jpg")
+def test_skin_mean_rgb_equals_full_frame_mask_mean(real_data, tracker):
+    rgb = load_rgb(real_data / "images" / "silent-face" / "image_T1.jpg")
     lm = tracker.landmarks(rgb)
     expected = rgb[face.skin_mask(lm, rgb.shape)].mean(0)
     np.testing.assert_allclose(face.skin_mean_rgb(rgb, lm), expected, atol=1e-6)
 
 
-def test_skin_mean_outside_frame_is_nan(shared_data, tracker):
-    rgb = load_rgb(shared_data / "images" / "astronaut.png")
+def test_skin_mean_outside_frame_is_nan(real_data, tracker):
+    rgb = load_rgb(real_data / "images" / "astronaut.png")
     lm = tracker.landmarks(rgb) + 5000
     assert np.all(np.isnan(face.skin_mean_rgb(rgb, lm)))
 
@@ -99,8 +99,8 @@ def test_landmark_shape_is_checked():
         face.skin_mask(np.zeros((478, 4)), (100, 100))
 
 
-def test_skin_trace_flags_face_loss(shared_data):
-    rgb, ok, info = face.skin_trace(shared_data / "video" / "face_noface.mov")
+def test_skin_trace_flags_face_loss(real_data):
+    rgb, ok, info = face.skin_trace(real_data / "video" / "face_noface.mov")
     assert len(rgb) == len(ok) == 169 and info.fps == pytest.approx(26.4, abs=0.1)
     # A face for the first 72 frames, then none.
     assert ok[:70].all() and not ok[75:].any()

@@ -1,6 +1,6 @@
 """fasmodel end to end on shards of a mock SiW tree: data loading, training, resume, evaluation, recipes.
 
-The tree has 6 Train and 4 Test subjects (real face photos from ../shared/data; live videos
+The tree has 6 Train and 4 Test subjects (real face photos from tests/data; live videos
 carry a real PPG pulse, attacks are printed or replayed copies under perspective motion), built
 with 64-px crops and 8x8 depth maps so that a CPU trains on it in a minute.
 """
@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def shards(tmp_path_factory):
-    siw_tree.require_shared(siw_tree.WELLTORY)
     root = tmp_path_factory.mktemp("fasmodel")
     ids = mock_video_ids(train_subjects=6, test_subjects=4)
     subjects = sorted({int(v.split("/")[2]) for v in ids})

@@ -14,8 +14,8 @@ from fasprep.errors import InputError
 from fasprep.io import atomic_path, iter_frames, probe_video, write_video
 
 
-def test_iter_frames_streams_rgb(shared_data):
-    path = shared_data / "video" / "single_face.mp4"
+def test_iter_frames_streams_rgb(real_data):
+    path = real_data / "video" / "single_face.mp4"
     cap = cv2.VideoCapture(str(path))
     n = 0
     for frame in iter_frames(path):
@@ -28,8 +28,8 @@ def test_iter_frames_streams_rgb(shared_data):
     assert (info.fps, info.n_frames, info.width, info.height) == (30.0, 72, 640, 360)
 
 
-def test_iter_frames_can_stop_early(shared_data):
-    gen = iter_frames(shared_data / "video" / "face_noface.mov", prefetch=2)
+def test_iter_frames_can_stop_early(real_data):
+    gen = iter_frames(real_data / "video" / "face_noface.mov", prefetch=2)
     first = [next(gen) for _ in range(3)]
     gen.close()  # must not hang on the decoder thread
     assert len(first) == 3
@@ -48,8 +48,8 @@ def truncated_copy(src, dst):
     (lambda d, s: truncated_copy(s / "video" / "single_face.mp4", d / "cut.mp4"), "truncated or damaged"),
     (lambda d, s: d, "is a directory"),
 ])
-def test_bad_files_raise_one_clear_error(tmp_path, shared_data, make, reason):
-    path = make(tmp_path, shared_data)
+def test_bad_files_raise_one_clear_error(tmp_path, real_data, make, reason):
+    path = make(tmp_path, real_data)
     with pytest.raises(InputError, match=reason) as err:
         list(iter_frames(path))
     assert str(err.value).startswith(str(path))
@@ -83,10 +83,10 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
 
 
-def test_truncated_faststart_video_still_decodes_its_head(tmp_path, shared_data):
+def test_truncated_faststart_video_still_decodes_its_head(tmp_path, real_data):
     """A faststart MP4 cut short keeps its index: the frames before the cut decode."""
     src = tmp_path / "full.mp4"
-    write_video(src, iter_frames(shared_data / "video" / "single_face.mp4"), fps=30.0)
+    write_video(src, iter_frames(real_data / "video" / "single_face.mp4"), fps=30.0)
     cut = truncated_copy(src, tmp_path / "cut.mp4")
     n = sum(1 for _ in iter_frames(cut))
     assert 0 < n < 72

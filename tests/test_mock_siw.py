@@ -362,7 +362,7 @@ def test_demo_faces_differ_and_are_faces():
     assert np.abs(small.astype(int) - a.astype(int)).mean() > 20
 
 
-# --- real material (../shared) ---------------------------------------------------------------------
+# --- real material (tests/data) ----------------------------------------------------------------------
 
 @pytest.mark.slow
 def test_mock_tree_of_real_ids_faces_and_pulses(tmp_path):

@@ -6,18 +6,20 @@ import functools
 import http.server
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
 from fasprep import models
 from fasprep.errors import ModelAssetError
+from sfm import require_sfm
 
 
 @pytest.fixture()
-def sfm_server(shared_data, tmp_path):
+def sfm_server(tmp_path):
     """A local HTTP server holding a copy of the SFM files; yields (url template, its folder)."""
     served = tmp_path / "served"
-    shutil.copytree(shared_data.parent / "models" / "sfm", served)
+    shutil.copytree(require_sfm(), served)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -49,33 +51,33 @@ def test_fetch_rejects_a_corrupt_file(sfm_server, tmp_path):
     assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]
 
 
-def test_lookup_order_and_message(tmp_path, monkeypatch, shared_data):
+def test_lookup_order_and_message(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("FASPREP_SFM_DIR", raising=False)
     with pytest.raises(ModelAssetError, match=r"not found in .*xdg/fasprep/sfm \(user cache"):
         models.find_sfm()
-    real = shared_data.parent / "models" / "sfm"
+    real = Path(require_sfm())
     monkeypatch.setenv("FASPREP_SFM_DIR", str(real))
     assert models.find_sfm() == real
     with pytest.raises(ModelAssetError, match=r"\(--sfm-dir; missing sfm_shape_3448.bin"):
         models.find_sfm(tmp_path)  # an explicit folder wins over the environment
 
 
-def test_verify_detects_tampering(tmp_path, shared_data):
+def test_verify_detects_tampering(tmp_path):
     copy = tmp_path / "sfm"
-    shutil.copytree(shared_data.parent / "models" / "sfm", copy)
+    shutil.copytree(Path(require_sfm()), copy)
     models.verify_sfm(copy)
     (copy / "ibug_to_sfm.txt").write_text("changed")
     with pytest.raises(ModelAssetError, match="ibug_to_sfm.txt: sha256 mismatch"):
         models.verify_sfm(copy)
 
 
-def test_models_where_cli(shared_data, tmp_path):
+def test_models_where_cli(tmp_path):
     from click.testing import CliRunner
 
     from fasprep.cli import main
 
-    real = shared_data.parent / "models" / "sfm"
+    real = Path(require_sfm())
     res = CliRunner().invoke(main, ["models", "where", "--sfm-dir", str(real)])
     assert res.exit_code == 0 and res.stdout.strip() == str(real)
     res = CliRunner().invoke(main, ["models", "where", "--sfm-dir", str(tmp_path)])

@@ -35,12 +35,12 @@ LOOP_ARTIFACT_BPM = (88.6, 139.2)
 
 
 @pytest.fixture(scope="session")
-def astronaut(shared_data):
-    return cv2.cvtColor(cv2.imread(str(shared_data / "images" / "astronaut.png")), cv2.COLOR_BGR2RGB)
+def astronaut(real_data):
+    return cv2.cvtColor(cv2.imread(str(real_data / "images" / "astronaut.png")), cv2.COLOR_BGR2RGB)
 
 
 @pytest.fixture(scope="session")
-def make_video(tmp_path_factory, shared_data, astronaut):
+def make_video(tmp_path_factory, real_data, astronaut):
     """make_video(kind, subject, bpm) -> path of a cached test video; bpm 0 = no pulse."""
     root = tmp_path_factory.mktemp("rppg_videos")
     cache = {}
@@ -50,13 +50,13 @@ def make_video(tmp_path_factory, shared_data, astronaut):
         if key not in cache:
             pulse = np.zeros(N)
             if bpm:
-                pulse = welltory_pulse(shared_data / "ppg" / "welltory" / "data" / subject, target_bpm=bpm, n=N)
+                pulse = welltory_pulse(real_data / "ppg" / "welltory" / "data" / subject, target_bpm=bpm, n=N)
                 assert abs(dominant_rate_bpm(pulse, FPS) - bpm) < 0.2
             path = root / f"{kind}_{subject}_{bpm}.mp4"
             if kind == "photo":
                 cache[key] = photo_video(path, astronaut, pulse, seed=int(bpm), amplitude=0.004)
             else:
-                cache[key] = looped_video(path, shared_data / "video" / "single_face.mp4", pulse, amplitude=0.005)
+                cache[key] = looped_video(path, real_data / "video" / "single_face.mp4", pulse, amplitude=0.005)
         return cache[key]
 
     return make
