@@ -3,8 +3,8 @@
 An adapter is two small functions registered in :data:`DATASETS`: ``scan(root) -> Scan``
 lists the videos (names only: nothing is opened or decoded, so a dry run over the whole
 dataset takes well under a second) and ``protocols(records)`` turns the records into the
-train/test lists that ``OUT/protocols/<protocol>/<split>.csv`` holds (see ../shared/DESIGN.md,
-"Output contract" and "SiW facts").
+train/test lists that ``OUT/protocols/<protocol>/<split>.csv`` holds (see docs/format.md,
+and the SiW adapter below).
 
 SiW (Spoof in the Wild; Liu, Jourabloo & Liu, CVPR 2018) is laid out as::
 

@@ -1,6 +1,6 @@
 """HDF5 shards: the on-disk format of a build, written and read in one place.
 
-The format is the output contract of ../shared/DESIGN.md ("Output contract"). A build writes one
+The format is specified in docs/format.md (the output contract). A build writes one
 HDF5 *part* per video (:class:`PartWriter`, atomically), then packs the parts into size-bounded
 *shards* (:class:`ShardWriter`) listed with their sha256 in ``manifest.json``. In every file a
 video is the group ``/videos/<video_id>`` (``video_id`` has ``/`` separators, so groups nest):
