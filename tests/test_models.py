@@ -100,7 +100,7 @@ def test_missing_mediapipe_is_one_line_with_the_install_command(tmp_path):
         "sys.meta_path.insert(0, _Hide())\n")
     env = {**os.environ, "PYTHONPATH": f"{hide}:{Path(__file__).resolve().parents[1]}"}
     res = subprocess.run([sys.executable, "-m", "fasprep", "depth", str(Path(__file__).parent / "data" / "images"
-                          / "astronaut.png"), "--out", str(tmp_path / "o"), "--depth-source", "mesh"],
+                          / "silent-face" / "image_T1.jpg"), "--out", str(tmp_path / "o"), "--depth-source", "mesh"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().splitlines() == [
