@@ -436,12 +436,14 @@ _worker_lock_files: dict[str, io.TextIOWrapper] = {}
 
 @contextlib.contextmanager
 def _worker_guard(out: str, build_pid: int) -> Iterator[None]:
-    """In a worker process that the build started (loky): exit when the build's process dies,
-    and hold a shared lock on OUT/.workers.lock while the task runs, so that a new build waits
-    for it. A no-op in the build's own process and in Dask workers."""
-    if os.getppid() != build_pid:
+    """In a loky worker process of the build: exit when the build's process dies, and hold a
+    shared lock on OUT/.workers.lock while the task runs, so that a new build waits for it.
+    A no-op in the build's own process (one worker runs inline)."""
+    if os.getpid() == build_pid:
         yield
         return
+    if os.getppid() != build_pid:  # the build died while this task was queued: do not start it
+        os._exit(1)
     if build_pid not in _watched_builds:
         _watched_builds.add(build_pid)
         threading.Thread(target=_exit_with_parent, args=(build_pid,), name="fasprep-parent-watch", daemon=True).start()
@@ -462,7 +464,8 @@ def _exit_with_parent(build_pid: int) -> None:
 
 
 def _clean_stale_temps(folder: Path) -> None:
-    """Temp files of writers killed mid-write (``.<name>.<random>.tmp.h5``)."""
+    """Temp files of writers killed mid-write (``.<name>.<random>.tmp.h5``), anywhere in OUT:
+    with the lock held, none of them is being written."""
     if folder.is_dir():
         for p in folder.rglob(".*.tmp*"):
             p.unlink(missing_ok=True)
@@ -525,8 +528,7 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
         for w in scan.warnings:
             log.warning("%s", w)
         write_protocols(out, adapter.protocols(scan.records))
-        _clean_stale_temps(out / "parts")
-        _clean_stale_temps(out / "shards")
+        _clean_stale_temps(out)
         old = _previous_build(out, dataset, config)
         todo, skipped = [], 0
         for r in scan.records:
@@ -543,7 +545,8 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
             else:
                 todo.append(r)
         run_id = uuid.uuid4().hex[:12]
-        task = _Task(out=str(out), config=config, sfm_dir=sfm_dir, run_id=run_id, build_pid=os.getpid())
+        task = _Task(out=str(out), config=config, sfm_dir=sfm_dir, run_id=run_id, build_pid=os.getpid(),
+                     local=backend == "loky")
         failures_now = 0
         bar = tqdm(total=len(todo), desc=f"build {dataset}", unit="video", disable=not progress or not todo,
                    file=sys.stderr, dynamic_ncols=True)
@@ -574,36 +577,49 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
                 return detail
             return None
 
-        with bar:
-            remaining, blind_deaths = todo, 0
-            while remaining and run(remaining, workers) is not None:
-                remaining = [r for r in remaining if r.video_id not in finished]
-                # The videos that were in flight, one at a time in a worker of their own, so that
-                # a death is charged to the video that causes it; then the rest in parallel again.
-                # Only deaths seen here count: a stop of the whole build (Ctrl-C, a kill) is not
-                # the video's fault, and the next run simply starts it again.
-                in_flight = [r for r in remaining if (read_marker(part_paths(out, r.video_id)[1]) or {})
-                             .get("run") == run_id]
-                blind_deaths = 0 if in_flight else blind_deaths + 1
-                if blind_deaths >= MAX_ATTEMPTS:
-                    raise FasprepError(f"worker processes died {MAX_ATTEMPTS} times before starting a video "
-                                       "(out of memory? a broken installation?)")
-                for r in in_flight:
-                    deaths = 0
-                    while r.video_id not in finished:
-                        detail = run([r], max(workers, 2))  # n_jobs >= 2: a worker process even for one task
-                        if detail is None:
-                            continue
-                        deaths += 1
-                        if deaths >= MAX_ATTEMPTS:
-                            tally(_record_deaths(out, r, config, deaths, detail))
-                remaining = [r for r in remaining if r.video_id not in finished]
-        manifest = pack(out, dataset, scan.records, config, shard_bytes=shard_bytes, keep_parts=keep_parts,
-                        old=old, progress=progress)
+        with _removing_temps_on_error(out):
+            with bar:
+                remaining, blind_deaths = todo, 0
+                while remaining and run(remaining, workers) is not None:
+                    remaining = [r for r in remaining if r.video_id not in finished]
+                    # The videos that were in flight, one at a time in a worker of their own, so that
+                    # a death is charged to the video that causes it; then the rest in parallel again.
+                    # Only deaths seen here count: a stop of the whole build (Ctrl-C, a kill) is not
+                    # the video's fault, and the next run simply starts it again.
+                    in_flight = [r for r in remaining if (read_marker(part_paths(out, r.video_id)[1]) or {})
+                                 .get("run") == run_id]
+                    blind_deaths = 0 if in_flight else blind_deaths + 1
+                    if blind_deaths >= MAX_ATTEMPTS:
+                        raise FasprepError(f"worker processes died {MAX_ATTEMPTS} times before starting a video "
+                                           "(out of memory? a broken installation?)")
+                    for r in in_flight:
+                        deaths = 0
+                        while r.video_id not in finished:
+                            detail = run([r], max(workers, 2))  # n_jobs >= 2: a worker process even for one task
+                            if detail is None:
+                                continue
+                            deaths += 1
+                            if deaths >= MAX_ATTEMPTS:
+                                tally(_record_deaths(out, r, config, deaths, detail))
+                    remaining = [r for r in remaining if r.video_id not in finished]
+            manifest = pack(out, dataset, scan.records, config, shard_bytes=shard_bytes, keep_parts=keep_parts,
+                            old=old, progress=progress)
     failures = [(v, r["error"]) for v, r in manifest["videos"].items() if r["status"] != "ok"]
     return BuildResult(out=out, n_videos=len(scan.records), n_ok=len(manifest["videos"]) - len(failures),
                        n_failed=len(failures), n_processed=len(todo), n_skipped=skipped, failures=failures,
                        shards=len(manifest["shards"]), seconds=time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def _removing_temps_on_error(out: Path) -> Iterator[None]:
+    """On any error or stop, remove the temp files of the writers it interrupted (the workers
+    have been stopped by then: joblib kills them when their results are abandoned)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            _clean_stale_temps(out)
+        raise
 
 
 def _record_deaths(out: Path, record: VideoRecord, config: BuildConfig, deaths: int, detail: str) -> dict:
@@ -624,9 +640,10 @@ class _Task:
     sfm_dir: str | None
     run_id: str
     build_pid: int
+    local: bool  # run by the build's own process or its loky workers (not by Dask workers)
 
     def __call__(self, record: VideoRecord) -> dict:
-        with _worker_guard(self.out, self.build_pid):
+        with _worker_guard(self.out, self.build_pid) if self.local else contextlib.nullcontext():
             return process_video(record, out=self.out, config=self.config, sfm_dir=self.sfm_dir, run_id=self.run_id)
 
 
@@ -748,6 +765,66 @@ def _write_shards(out, dataset, ok, markers, old, shard_bytes, config, progress)
     shards = [dataclasses.asdict(i) for i in infos]
     record_checks(out, shards)
     return locations, shards
+
+
+def recover_manifest(out: str | os.PathLike) -> dict:
+    """Write a lost or unreadable ``manifest.json`` again from the intact shards of OUT.
+
+    Lists every video group of the shards that conforms to the schema (with the build config
+    the shards record), and the failed videos of that config from their markers. Videos in
+    neither (not yet built, or in a damaged shard) are not listed: a re-run of the build
+    builds them. The shards are listed as they are (a re-run repacks them).
+
+    Returns
+    -------
+    dict, the manifest written
+
+    Raises
+    ------
+    InputError
+        The manifest is readable (nothing to recover), or no intact shard was found.
+    """
+    out = Path(out)
+    try:
+        read_manifest(out)
+    except InputError:
+        pass
+    else:
+        raise InputError(out / "manifest.json", "is readable: nothing to recover (a re-run of the build rebuilds "
+                                                "what is damaged)")
+    datasets = sorted({p.name.rsplit("-", 1)[0] for p in (out / "shards").glob("*-*.h5")})
+    found = next((f for f in (find_videos_in_shards(out, dataset=d) for d in datasets) if f["videos"]), None)
+    if found is None:
+        raise InputError(out, "no intact shard to recover a manifest from: run the build again")
+    dataset = found["shards"][0]["path"].split("/")[-1].rsplit("-", 1)[0]
+    videos = dict(found["videos"])
+    for path in sorted((out / "parts").rglob("*.json")):
+        m = read_marker(path)
+        if m and m.get("status") == "failed" and m.get("config_hash") == found["config_hash"] \
+                and m.get("video_id") not in videos:
+            videos[m["video_id"]] = {"shard": None, "status": "failed", "error": m["error"], "n_frames": 0,
+                                     "label": m["label"], "hr_bpm": None, "snr_db": None, "bytes": 0}
+    manifest = {
+        "format": FORMAT, "version": FORMAT_VERSION, "dataset": dataset, "fasprep_version": __version__,
+        "config": found["config"], "config_hash": found["config_hash"], "label_version": LABEL_VERSION,
+        "shard_bytes": None, "videos": dict(sorted(videos.items())), "shards": found["shards"],
+    }
+    with _storage_errors(out), _locked(out):
+        write_manifest(out, manifest)
+        _write_failures(out, manifest["videos"])
+    return manifest
+
+
+def failure_details(out: str | os.PathLike) -> list[dict]:
+    """The failed videos of a build: ``video_id``, ``error`` (one line) and ``traceback`` (from
+    the video's marker in OUT/parts; None for an expected failure such as a truncated file)."""
+    out = Path(out)
+    details = []
+    for vid, rec in read_manifest(out)["videos"].items():
+        if rec["status"] != "ok":
+            marker = read_marker(part_paths(out, vid)[1]) or {}
+            details.append({"video_id": vid, "error": rec["error"], "traceback": marker.get("traceback")})
+    return details
 
 
 def _write_failures(out: Path, videos: dict) -> None:

@@ -27,9 +27,11 @@ frames), so reading the frames of one training clip is one chunk read.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -129,7 +131,9 @@ class PartWriter:
 
     def __enter__(self) -> "PartWriter":
         tmp = self._stack.enter_context(atomic_path(self.path))
-        self._file = self._stack.enter_context(h5py.File(tmp, "w"))
+        # No chunk cache (frames go in a clip at a time): after a failed write (a full disk) no
+        # dirty chunk is left for the close to flush (see discard_file).
+        self._file = self._stack.enter_context(h5py.File(tmp, "w", rdcc_nbytes=0))
         self.group = self._file.create_group(group_name(self.video_id))
         H = self.crop_size
         if self.codec == "jpeg":
@@ -182,7 +186,23 @@ class PartWriter:
             err = RuntimeError(f"{self.video_id}: PartWriter closed before finish()")
             self._stack.__exit__(RuntimeError, err, None)
             raise err
+        if exc_type is not None:
+            self._discard()
         self._stack.__exit__(exc_type, exc, tb)
+
+    def _discard(self) -> None:
+        self._pending = []
+        discard_file(self._file)
+
+
+def discard_file(file: h5py.File) -> None:
+    """Close an HDF5 file being written that is thrown away after an error, freeing its space
+    first: after a failed write (a full disk) HDF5 must be able to flush its metadata on close,
+    or it crashes the process at exit. The caller removes the file."""
+    with contextlib.suppress(Exception):
+        os.truncate(file.filename, 0)
+    with contextlib.suppress(Exception):
+        file.close()
 
 
 def file_sha256(path: str | os.PathLike, *, block: int = 1 << 20) -> str:
@@ -237,7 +257,7 @@ class ShardWriter:
         final = self.out / self.shard_path(self._first + len(self._written))
         tmp = final.with_name(f".{final.name}.tmp")
         self._written.append((tmp, final, 0))  # before creating it: abort() removes it
-        self._file = h5py.File(tmp, "w")
+        self._file = h5py.File(tmp, "w", rdcc_nbytes=0)  # as PartWriter: nothing to flush after an error
         self._file.attrs["format"] = FORMAT
         self._file.attrs["version"] = FORMAT_VERSION
         for key, value in self.attrs.items():
@@ -254,6 +274,10 @@ class ShardWriter:
         if self._file is None or (self._bytes and self._bytes + n_bytes > self.max_bytes):
             self._close_current()
             self._start()
+        # HDF5 cannot recover from a full disk inside a copy (it crashes the process on close):
+        # check the room first, with a margin for metadata.
+        if shutil.disk_usage(self._file.filename).free < n_bytes + n_bytes // 8 + (4 << 20):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.out / "shards"))
         source.file.copy(source, self._file, name=group_name(video_id))
         self._bytes += n_bytes
         tmp, final, n = self._written[-1]
@@ -277,9 +301,8 @@ class ShardWriter:
 
     def abort(self) -> None:
         """Remove the temporary shards, also when closing the open one fails (a full disk)."""
-        try:
-            self._close_current()
-        except Exception:  # the file is being thrown away; its close error is not the story
+        if self._file is not None:
+            discard_file(self._file)
             self._file = None
         for tmp, _, _ in self._written:
             tmp.unlink(missing_ok=True)
@@ -362,12 +385,13 @@ def find_videos_in_shards(out: str | os.PathLike, *, dataset: str, config_hash: 
 
     Returns
     -------
-    dict with ``config`` (the shards' build config, or None when none was found), ``videos``:
+    dict with ``config`` and ``config_hash`` (the shards' build config, or None when none was
+    found), ``videos``:
     video_id -> its manifest entry (``shard``, ``status``, ``n_frames``, ``label``, ``hr_bpm``,
     ``snr_db``, ``bytes``), and ``shards``: the manifest's shard entries of the shards used.
     """
     out = Path(out)
-    config, videos, used = None, {}, {}
+    config, found_hash, videos, used = None, None, {}, {}
     for path in sorted((out / "shards").glob(f"{dataset}-*.h5"), key=lambda p: _shard_number(p.name, dataset)):
         rel = path.relative_to(out).as_posix()
         try:
@@ -376,7 +400,9 @@ def find_videos_in_shards(out: str | os.PathLike, *, dataset: str, config_hash: 
                     continue
                 if config_hash is not None and f.attrs.get("config_hash") != config_hash:
                     continue
-                shard_config = json.loads(f.attrs["config"])
+                shard_config, shard_hash = json.loads(f.attrs["config"]), str(f.attrs.get("config_hash"))
+                if found_hash is not None and shard_hash != found_hash:  # one config: the first shard's
+                    continue
                 found = {}
 
                 def visit(name, obj):
@@ -399,9 +425,9 @@ def find_videos_in_shards(out: str | os.PathLike, *, dataset: str, config_hash: 
         except (OSError, KeyError, ValueError):  # unreadable or foreign: not a source
             continue
         if n:
-            config = config or shard_config
+            config, found_hash = config or shard_config, found_hash or shard_hash
             used[rel] = {"path": rel, "sha256": file_sha256(path), "n_videos": n, "bytes": path.stat().st_size}
-    return {"config": config, "videos": videos, "shards": list(used.values())}
+    return {"config": config, "config_hash": found_hash, "videos": videos, "shards": list(used.values())}
 
 
 def _finite(x) -> float | None:
