@@ -167,7 +167,7 @@ def assert_converged(out: Path, clean: dict) -> None:
 # --- kills while packing ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kill", [f"replace+rename:{n}" for n in range(1, 11)] + ["unlink:1", "unlink:6"])
+@pytest.mark.parametrize("kill", [f"replace+rename:{n}" for n in range(1, 12)] + ["unlink:1", "unlink:6"])
 def test_a_kill_at_any_switch_of_a_repack_loses_nothing(built, clean_content, tiny_tree, tmp_path, kill):
     out = copy_build(built, tmp_path / "out")
     # --shard-size 1: one shard per video, 8 new shards to switch to (11 renames in all)
@@ -447,3 +447,19 @@ def test_bad_inputs_fail_alone_with_their_reason(built, tiny_tree, tmp_path):
     assert again.returncode == 3 and "2 processed now" in again.stdout
     assert [v for v, r in shards.read_manifest(out)["videos"].items() if r["status"] != "ok"] == \
         [v for v in manifest["videos"] if v.endswith("003-1-1-1-1")]
+
+
+def test_process_video_leaves_the_callers_opencv_threads_alone(tiny_tree, tmp_path):
+    import cv2
+
+    from fasprep.build import process_video
+    from fasprep.datasets import scan_siw
+
+    record = next(r for r in scan_siw(tiny_tree).records if r.label == "live")
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    try:
+        marker = process_video(record, out=str(tmp_path), config=CONFIG)
+        assert marker["status"] == "ok" and cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
