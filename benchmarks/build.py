@@ -1,6 +1,7 @@
 """Throughput, scaling, memory and storage of `fasprep build-siw` on 1080p clips.
 
     python benchmarks/build.py [--workdir bench-out/build] [--videos 4] [--seconds 10] [--depth-source sfm]
+                               [--baseline SRC]
 
 Makes a small SiW-layout tree of 1920x1080 30 fps H.264 clips (SiW's format) from the real
 face photo shipped with fasprep: live clips with a pulse, print and replay attacks (cached in
@@ -15,6 +16,12 @@ share the work evenly and their start-up is amortised as in a real build). Then,
 and prints decode-only frames/s, build frames/s per worker, their ratio (target >= 0.25),
 the speed-up from 1 to 2 workers (target >= 1.7x), peak RSS per worker (VmHWM of every worker
 process, target < 1.5 GB) and stored bytes per frame (target <= 25 KB).
+
+Then the cost of the integrity work (durable, atomic packing; shards checked before a re-run
+trusts them): a no-op re-run and a repack (--shard-size change) of the 1-worker build, and the
+shard checks alone, cold (sha256 of every shard) and cached. ``--baseline SRC`` runs the same
+builds, re-run and repack with the fasprep source tree SRC (e.g. a worktree of the commit
+before) in the same run, interleaved, and prints the ratios.
 """
 
 from __future__ import annotations
@@ -47,14 +54,27 @@ print(json.dumps({"frames": n, "seconds": time.perf_counter() - t0}))
 BUILD = """
 import json, sys, time
 from fasprep.build import BuildConfig, build
-raw, out, workers, source = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+raw, out, workers, source, shard_bytes = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 t0 = time.perf_counter()
-r = build("siw", raw, out, config=BuildConfig(depth_source=source), workers=workers, progress=False)
+r = build("siw", raw, out, config=BuildConfig(depth_source=source), workers=workers, progress=False,
+          shard_bytes=shard_bytes)
 dt = time.perf_counter() - t0
 m = json.load(open(out + "/manifest.json"))
 frames = sum(v["n_frames"] for v in m["videos"].values())
 print(json.dumps({"frames": frames, "seconds": dt, "failed": r.n_failed,
                   "bytes": sum(s["bytes"] for s in m["shards"])}))
+"""
+
+CHECKS = """
+import json, os, sys, time
+from fasprep.shards import CHECKS_FILE, damaged_shards, read_manifest
+out = sys.argv[1]
+shards = read_manifest(out)["shards"]
+if os.path.exists(os.path.join(out, CHECKS_FILE)):
+    os.remove(os.path.join(out, CHECKS_FILE))
+t0 = time.perf_counter(); assert not damaged_shards(out, shards); cold = time.perf_counter() - t0
+t0 = time.perf_counter(); assert not damaged_shards(out, shards); warm = time.perf_counter() - t0
+print(json.dumps({"cold": cold, "warm": warm}))
 """
 
 
@@ -91,12 +111,15 @@ def _peak_rss_mb(pid: int) -> float | None:
         return None
 
 
-def run_measured(args: list[str]) -> tuple[dict, float, list[float]]:
-    """Run a script in a fresh process; return its JSON line, its peak RSS and those of its
-    child processes, MB (sampled VmHWM: the peak so far, so the last sample is the peak)."""
+def run_measured(args: list[str], src: Path | None = None) -> tuple[dict, float, list[float]]:
+    """Run a script in a fresh process (importing fasprep from ``src`` when given); return its
+    JSON line, its peak RSS and those of its child processes, MB (sampled VmHWM: the peak so
+    far, so the last sample is the peak)."""
     import psutil
 
-    proc = subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = None if src is None else dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
     peaks: dict[int, float] = {}
 
     def sample():
@@ -127,23 +150,40 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--depth-source", choices=["sfm", "mesh"], default="sfm")
+    ap.add_argument("--baseline", type=Path, default=None, metavar="SRC",
+                    help="A fasprep source tree to measure the same builds with, for before/after ratios.")
     a = ap.parse_args()
     raw = make_tree(a.workdir / "raw", a.videos, a.seconds)
     clips = sorted(str(p) for p in raw.rglob("*.mov"))
 
     decode, _, _ = run_measured([DECODE_ONLY, *clips])
     decode_fps = decode["frames"] / decode["seconds"]
-    runs = {}
+    big = str(2 << 30)
+    runs, base = {}, {}
     for workers in (1, 2):
-        out = a.workdir / f"out-{workers}"
-        shutil.rmtree(out, ignore_errors=True)
-        result, root_peak, child_peaks = run_measured([BUILD, str(raw), str(out), str(workers), a.depth_source])
-        if result["failed"]:
-            raise SystemExit(f"{result['failed']} videos failed; see {out}/failures.csv")
-        # One worker runs in the build's own process (joblib runs n_jobs=1 inline); more are
-        # loky worker processes.
-        worker_peak = root_peak if workers == 1 else max(child_peaks)
-        runs[workers] = {**result, "fps": result["frames"] / result["seconds"], "peak_rss_mb": worker_peak}
+        # The baseline first for one worker count, second for the other: drift on a shared
+        # machine does not favour either side.
+        for src in [None] if a.baseline is None else [a.baseline, None] if workers == 1 else [None, a.baseline]:
+            out = a.workdir / (f"out-{workers}" if src is None else f"base-{workers}")
+            shutil.rmtree(out, ignore_errors=True)
+            result, root_peak, child_peaks = run_measured([BUILD, str(raw), str(out), str(workers), a.depth_source,
+                                                           big], src)
+            if result["failed"]:
+                raise SystemExit(f"{result['failed']} videos failed; see {out}/failures.csv")
+            # One worker runs in the build's own process (joblib runs n_jobs=1 inline); more are
+            # loky worker processes.
+            worker_peak = root_peak if workers == 1 else max(child_peaks)
+            (runs if src is None else base)[workers] = {**result, "fps": result["frames"] / result["seconds"],
+                                                        "peak_rss_mb": worker_peak}
+    # The integrity work: a no-op re-run, a repack, the shard checks alone.
+    again, repack = {}, {}
+    for name, src in [("new", None)] + ([("base", a.baseline)] if a.baseline else []):
+        out = a.workdir / ("out-1" if src is None else "base-1")
+        total = runs[1]["bytes"]
+        again[name] = run_measured([BUILD, str(raw), str(out), "1", a.depth_source, big], src)[0]["seconds"]
+        repack[name] = run_measured([BUILD, str(raw), str(out), "1", a.depth_source, str(total // 3)],
+                                    src)[0]["seconds"]
+    checks = run_measured([CHECKS, str(a.workdir / "out-1")])[0]
 
     one, two = runs[1], runs[2]
     print(f"build-siw benchmark: {len(clips)} clips, {decode['frames']} frames of {SIZE[0]}x{SIZE[1]} H.264, "
@@ -157,6 +197,16 @@ def main() -> None:
     print(f"  peak RSS per worker:                   {max(one['peak_rss_mb'], two['peak_rss_mb']):7.0f} MB "
           f"(1 worker {one['peak_rss_mb']:.0f}, 2 workers {two['peak_rss_mb']:.0f}; target < 1500)")
     print(f"  stored bytes per frame:                {one['bytes'] / one['frames'] / 1e3:7.1f} KB  (target <= 25)")
+    print(f"  no-op re-run:                          {again['new']:7.2f} s;  repack to 3 shards {repack['new']:.2f} s")
+    print(f"  shard checks alone:                    {checks['cold']:7.3f} s cold (sha256), {checks['warm']:.4f} s "
+          f"cached; {checks['cold'] / one['seconds']:.2%} of the 1-worker build")
+    if a.baseline:
+        print(f"  baseline {a.baseline}, same run:")
+        for workers in (1, 2):
+            print(f"    build, {workers} worker(s): {base[workers]['fps']:7.1f} frames/s; this tree / baseline "
+                  f"{runs[workers]['fps'] / base[workers]['fps']:.3f}")
+        print(f"    no-op re-run {again['base']:.2f} s (this tree {again['new'] / again['base']:.2f}x); "
+              f"repack {repack['base']:.2f} s (this tree {repack['new'] / repack['base']:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@ Resuming: a video whose marker carries the current config hash is not processed 
 failed one only with ``redo_failed``); a different hash (another crop size, depth source, ...)
 redoes it. Parts and markers are written atomically, so a build killed at any moment resumes
 where it stopped.
+
+Packing is atomic as a whole: new shards get new names, the manifest is switched atomically
+and durably, and only then are the old shards and the packed parts removed, so a kill at any
+instant leaves either the old or the new build. A re-run trusts an old shard only after its
+sha256 matched the manifest's (cached by size and mtime), rebuilds the videos of a damaged one
+from their parts or from RAW, and recovers a lost manifest (or lost markers) from intact shards.
 """
 
 from __future__ import annotations
@@ -22,14 +28,19 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import io
 import json
 import logging
 import os
+import re
 import sys
+import threading
 import time
+import traceback
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,17 +54,29 @@ from . import __version__
 from . import depth as dp
 from .datasets import DATASETS, VideoRecord, read_face_boxes, write_protocols
 from .depth_labels import DEPTH_SOURCES, label_frames
-from .errors import FasprepError, InputError
+from .errors import FasprepError, InputError, OutputError
 from .face import FaceTracker, crop_square, skin_mean_rgb
-from .io import atomic_path, iter_frames, probe_video
+from .io import MIN_DECODED_SHARE, atomic_path, iter_frames, probe_video
 from .rppg import analyse_trace
-from .shards import CODECS, FORMAT, FORMAT_VERSION, PartWriter, ShardWriter, group_name, read_manifest, write_manifest
+from .shards import (
+    CODECS,
+    FORMAT,
+    FORMAT_VERSION,
+    PartWriter,
+    ShardWriter,
+    damaged_shards,
+    find_videos_in_shards,
+    group_name,
+    read_manifest,
+    record_checks,
+    write_manifest,
+)
 
 log = logging.getLogger(__name__)
 
 #: Bump when the labels computed for the same config change; older parts are then redone.
 LABEL_VERSION = 1
-#: Attempts at a video whose process dies mid-video before it is recorded as failed.
+#: Deaths of a worker process under a video, seen by the build, before it is recorded as failed.
 MAX_ATTEMPTS = 3
 BACKENDS = ("loky", "dask")
 
@@ -126,7 +149,12 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     dict: the group attributes written (hr_bpm, snr_db, ...) and ``n_frames`` stored.
     """
     info = probe_video(record.path)
-    boxes = read_face_boxes(record.face_path, n_frames=info.n_frames or None) if record.face_path else None
+    boxes = None
+    if record.face_path:
+        try:
+            boxes = read_face_boxes(record.face_path, n_frames=info.n_frames or None)
+        except InputError as exc:  # the boxes are only a prior: a broken file is like a missing one
+            warnings.warn(f"{exc}; the video is built without its face boxes", stacklevel=2)
     stride, scale = config.frame_stride, config.crop_scale
     rgb, kept_lm, kept_box, kept_index = [], [], [], []
     last_box = None
@@ -153,6 +181,9 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
             kept_lm.append(np.full((478, 3), np.nan, np.float32) if lm is None else lm)
             kept_box.append(box)
             kept_index.append(t)
+    if info.n_frames and len(rgb) < MIN_DECODED_SHARE * info.n_frames:
+        raise InputError(record.path, f"decoded only {len(rgb)} of the {info.n_frames} frames its container lists: "
+                                      "the file is truncated or damaged")
     rgb = np.array(rgb, np.float64).reshape(-1, 3)
     face_ok_all = np.all(np.isfinite(rgb), axis=1)
     pulse = analyse_trace(rgb, face_ok_all, fs=info.fps, source=str(record.path), n_bins=config.rppg_bins)
@@ -189,47 +220,75 @@ def part_paths(out: str | os.PathLike, video_id: str) -> tuple[Path, Path]:
     return base.with_name(base.name + ".h5"), base.with_name(base.name + ".json")
 
 
-def process_video(record: VideoRecord, *, out: str, config: BuildConfig, sfm_dir: str | None = None) -> dict:
+def process_video(record: VideoRecord, *, out: str, config: BuildConfig, sfm_dir: str | None = None,
+                  run_id: str | None = None) -> dict:
     """The task of one video: its part file and its done-marker; never raises for a bad video.
 
+    An output that cannot be written (a full disk, a read-only folder) is not the video's
+    fault: it raises :class:`~fasprep.errors.OutputError` and stops the build.
+
     Returns the marker: ``video_id, config_hash, status (ok|failed), error, label, n_frames,
-    bytes, hr_bpm, snr_db, seconds, warnings``.
+    bytes, hr_bpm, snr_db, seconds, warnings`` (and ``traceback`` for an unexpected error).
     """
     import cv2
 
+    cv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # one task = one core; parallelism comes from the workers
     start = time.perf_counter()
     part, marker_path = part_paths(out, record.video_id)
     marker = {"video_id": record.video_id, "config_hash": config.hash, "status": "ok", "error": None,
               "label": record.label, "n_frames": 0, "bytes": 0, "hr_bpm": None, "snr_db": None}
-    # A "started" marker counts the attempts whose process died mid-video (a crash in a native
-    # library, the OOM killer, a killed build): such a video is given up after MAX_ATTEMPTS.
-    previous = read_marker(marker_path) or {}
-    attempts = previous.get("attempts", 0) + 1 if (previous.get("status") == "started"
-                                                   and previous.get("config_hash") == config.hash) else 1
-    if attempts > MAX_ATTEMPTS:
-        marker.update(status="failed", error=f"the process building it died {MAX_ATTEMPTS} times (a crash or "
-                                             "out of memory); retry with --redo-failed", attempts=attempts - 1)
+    try:
+        # "started" (with the build's run id) tells the build which videos were in flight when
+        # a worker process died; it is not counted here: only the build can tell a worker's
+        # death from a stop of the whole build.
+        _write_marker(marker_path, {**marker, "status": "started", "run": run_id})
+        with warnings.catch_warnings(record=True) as caught, _logged_warnings() as logged:
+            warnings.simplefilter("always")
+            try:
+                with PartWriter(part, record.video_id, codec=config.frame_codec, crop_size=config.crop_size,
+                                jpeg_quality=config.jpeg_quality) as writer:
+                    result = label_video(record, writer, config=config, sfm_dir=sfm_dir)
+                marker.update(n_frames=result["n_frames"], bytes=part.stat().st_size,
+                              hr_bpm=_num(result["hr_bpm"]), snr_db=_num(result["snr_db"]))
+            except FasprepError as exc:
+                marker.update(status="failed", error=str(exc))
+            except OSError as exc:
+                if storage_error(exc, part) is not None:
+                    raise
+                marker.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            except Exception as exc:  # a bug or a library failure on this video: recorded, the build goes on
+                marker.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        marker["warnings"] = [str(w.message) for w in caught] + logged
+        marker["seconds"] = round(time.perf_counter() - start, 3)
         _write_marker(marker_path, marker)
-        return marker
-    _write_marker(marker_path, {**marker, "status": "started", "attempts": attempts})
-    with warnings.catch_warnings(record=True) as caught, _logged_warnings() as logged:
-        warnings.simplefilter("always")
-        try:
-            with PartWriter(part, record.video_id, codec=config.frame_codec, crop_size=config.crop_size,
-                            jpeg_quality=config.jpeg_quality) as writer:
-                result = label_video(record, writer, config=config, sfm_dir=sfm_dir)
-            marker.update(n_frames=result["n_frames"], bytes=part.stat().st_size,
-                          hr_bpm=_num(result["hr_bpm"]), snr_db=_num(result["snr_db"]))
-        except FasprepError as exc:
-            marker.update(status="failed", error=str(exc))
-        except Exception as exc:  # a bug or a library failure on this video: recorded, the build goes on
-            marker.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-            log.debug("%s failed", record.video_id, exc_info=True)
-    marker["warnings"] = [str(w.message) for w in caught] + logged
-    marker["seconds"] = round(time.perf_counter() - start, 3)
-    _write_marker(marker_path, marker)
+    except OSError as exc:
+        err = storage_error(exc, part)
+        if err is None:
+            raise
+        raise err from None
+    finally:
+        cv2.setNumThreads(cv_threads)
     return marker
+
+
+#: errno values that say an output cannot be written (not that an input is bad).
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+def storage_error(exc: OSError, path: str | os.PathLike) -> OutputError | None:
+    """The :class:`OutputError` for an OS error of writing ``path`` (a full disk, a read-only or
+    unwritable folder), or None when ``exc`` is another kind of error.
+
+    HDF5 errors carry no ``errno`` attribute; their message does (``errno = 28``).
+    """
+    code = exc.errno
+    if code is None:
+        found = re.search(r"errno = (\d+)", str(exc))
+        code = int(found.group(1)) if found else None
+    if code not in _STORAGE_ERRNOS:
+        return None
+    return OutputError(exc.filename or path, f"cannot write: {os.strerror(code)}")
 
 
 def _write_marker(path: Path, marker: dict) -> None:
@@ -337,22 +396,91 @@ class BuildResult:
         return 3 if self.n_failed else 0
 
 
+#: Worker processes hold a shared lock on this file while they run a task (see _worker_guard).
+WORKERS_LOCK = ".workers.lock"
+
+
 @contextlib.contextmanager
 def _locked(out: Path) -> Iterator[None]:
+    """Hold OUT's build lock, after the worker processes of a killed earlier build are gone."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InputError(out, "another build is writing to this folder") from None
+        _wait_for_orphan_workers(out)
         yield
 
 
+def _wait_for_orphan_workers(out: Path, timeout: float = 10.0) -> None:
+    """Wait until no worker holds OUT/.workers.lock: a worker whose build was killed exits
+    within a fraction of a second (:func:`_exit_with_parent`)."""
+    with open(out / WORKERS_LOCK, "a") as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise InputError(out, "worker processes of an earlier build are still writing to this "
+                                          "folder") from None
+                time.sleep(0.1)
+
+
+# Per worker process: the builds it watches and its open lock files (resources of the process).
+_watched_builds: set[int] = set()
+_worker_lock_files: dict[str, io.TextIOWrapper] = {}
+
+
+@contextlib.contextmanager
+def _worker_guard(out: str, build_pid: int) -> Iterator[None]:
+    """In a loky worker process of the build: exit when the build's process dies, and hold a
+    shared lock on OUT/.workers.lock while the task runs, so that a new build waits for it.
+    A no-op in the build's own process (one worker runs inline)."""
+    if os.getpid() == build_pid:
+        yield
+        return
+    if os.getppid() != build_pid:  # the build died while this task was queued: do not start it
+        os._exit(1)
+    if build_pid not in _watched_builds:
+        _watched_builds.add(build_pid)
+        threading.Thread(target=_exit_with_parent, args=(build_pid,), name="fasprep-parent-watch", daemon=True).start()
+    if out not in _worker_lock_files:
+        _worker_lock_files[out] = open(Path(out) / WORKERS_LOCK, "a")
+    lock = _worker_lock_files[out]
+    fcntl.flock(lock, fcntl.LOCK_SH)
+    try:
+        yield
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _exit_with_parent(build_pid: int) -> None:
+    while os.getppid() == build_pid:
+        time.sleep(0.2)
+    os._exit(1)  # the build is gone (killed): write nothing more into its folder
+
+
 def _clean_stale_temps(folder: Path) -> None:
-    """Temp files of writers killed mid-write (``.<name>.<random>.tmp.h5``)."""
+    """Temp files of writers killed mid-write (``.<name>.<random>.tmp.h5``), anywhere in OUT:
+    with the lock held, none of them is being written."""
     if folder.is_dir():
         for p in folder.rglob(".*.tmp*"):
             p.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _storage_errors(path: Path) -> Iterator[None]:
+    """OS errors of writing (a full disk, a read-only folder) as one :class:`OutputError`."""
+    try:
+        yield
+    except OSError as exc:
+        err = storage_error(exc, path)
+        if err is None:
+            raise
+        raise err from exc
 
 
 def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, config: BuildConfig = BuildConfig(),
@@ -377,6 +505,12 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
     Returns
     -------
     BuildResult (``exit_code`` 3 when some videos failed)
+
+    Raises
+    ------
+    OutputError
+        OUT cannot be written (a full disk, a read-only folder); temp files are removed and
+        what was finished is kept: the same command resumes.
     """
     start = time.perf_counter()
     out = Path(out).resolve()
@@ -384,20 +518,25 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
     if config.depth_source == "sfm":
         sfm_dir = str(dp.find_sfm(sfm_dir))
         dp.load_sfm(sfm_dir)  # a missing or broken model fails here, before any work
-    with _locked(out):
-        scan = scan or adapter.scan(raw)
+    with _storage_errors(out), _locked(out):
+        try:
+            scan = scan or adapter.scan(raw)
+        except OSError as exc:
+            raise InputError(exc.filename or raw, f"cannot be read: {exc.strerror or exc}") from exc
         if not scan.records:
             raise InputError(raw, f"no {dataset} videos found")
         for w in scan.warnings:
             log.warning("%s", w)
         write_protocols(out, adapter.protocols(scan.records))
-        _clean_stale_temps(out / "parts")
-        _clean_stale_temps(out / "shards")
-        old = _old_manifest(out, config)
+        _clean_stale_temps(out)
+        old = _previous_build(out, dataset, config)
         todo, skipped = [], 0
         for r in scan.records:
             part, marker_path = part_paths(out, r.video_id)
             m = read_marker(marker_path)
+            if (m is None or m.get("config_hash") != config.hash or m.get("status") == "started") \
+                    and _in_old_shard(old, out, r.video_id):
+                m = _restore_marker(out, r.video_id, old["videos"][r.video_id], config)
             done = m is not None and m.get("config_hash") == config.hash and (
                 (m["status"] == "ok" and (part.is_file() or _in_old_shard(old, out, r.video_id)))
                 or (m["status"] == "failed" and not redo_failed))
@@ -405,50 +544,91 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
                 skipped += 1
             else:
                 todo.append(r)
-        task = _Task(out=str(out), config=config, sfm_dir=sfm_dir)
+        run_id = uuid.uuid4().hex[:12]
+        task = _Task(out=str(out), config=config, sfm_dir=sfm_dir, run_id=run_id, build_pid=os.getpid(),
+                     local=backend == "loky")
         failures_now = 0
         bar = tqdm(total=len(todo), desc=f"build {dataset}", unit="video", disable=not progress or not todo,
                    file=sys.stderr, dynamic_ncols=True)
         frames, t0 = 0, time.perf_counter()
         finished: set[str] = set()
 
-        def run(records: list[VideoRecord], n_workers: int) -> bool:
-            """Run tasks, tally their markers; False when a worker process died under them."""
+        def tally(marker: dict) -> None:
             nonlocal frames, failures_now
+            finished.add(marker["video_id"])
+            frames += marker["n_frames"]
+            if marker["status"] != "ok":
+                failures_now += 1
+                bar.write(f"fasprep: failed: {marker['video_id']}: {marker['error']}", file=sys.stderr)
+            bar.update()
+            bar.set_postfix(failed=failures_now, fps=f"{frames / (time.perf_counter() - t0):.0f}")
+
+        def run(records: list[VideoRecord], n_workers: int) -> str | None:
+            """Run tasks, tally their markers; the exit codes when a worker process died under them."""
             try:
                 for marker in run_tasks(task, records, workers=n_workers, backend=backend, scheduler=scheduler):
-                    finished.add(marker["video_id"])
-                    frames += marker["n_frames"]
-                    if marker["status"] != "ok":
-                        failures_now += 1
-                        bar.write(f"fasprep: failed: {marker['video_id']}: {marker['error']}", file=sys.stderr)
-                    bar.update()
-                    bar.set_postfix(failed=failures_now, fps=f"{frames / (time.perf_counter() - t0):.0f}")
+                    tally(marker)
             except Exception as exc:
                 if not isinstance(exc, _worker_died_errors()):
                     raise
-                bar.write(f"fasprep: a worker process died ({type(exc).__name__}); going on", file=sys.stderr)
-                return False
-            return True
+                codes = re.search(r"exit codes of the workers are \{([^}]*)\}", str(exc))
+                detail = codes.group(1) if codes else type(exc).__name__
+                bar.write(f"fasprep: a worker process died ({detail}); going on", file=sys.stderr)
+                return detail
+            return None
 
-        with bar:
-            remaining = todo
-            while remaining and not run(remaining, workers):
-                remaining = [r for r in remaining if r.video_id not in finished]
-                # The videos that were in flight, one at a time in a worker of their own, so that
-                # a death is charged to the video that causes it (process_video gives up on a
-                # video after MAX_ATTEMPTS); then the rest in parallel again.
-                for r in [r for r in remaining if (read_marker(part_paths(out, r.video_id)[1]) or {})
-                          .get("status") == "started"]:
-                    while r.video_id not in finished:
-                        run([r], max(workers, 2))  # n_jobs >= 2: a worker process even for one task
-                remaining = [r for r in remaining if r.video_id not in finished]
-        manifest = pack(out, dataset, scan.records, config, shard_bytes=shard_bytes, keep_parts=keep_parts,
-                        old=old, progress=progress)
+        with _removing_temps_on_error(out):
+            with bar:
+                remaining, blind_deaths = todo, 0
+                while remaining and run(remaining, workers) is not None:
+                    remaining = [r for r in remaining if r.video_id not in finished]
+                    # The videos that were in flight, one at a time in a worker of their own, so that
+                    # a death is charged to the video that causes it; then the rest in parallel again.
+                    # Only deaths seen here count: a stop of the whole build (Ctrl-C, a kill) is not
+                    # the video's fault, and the next run simply starts it again.
+                    in_flight = [r for r in remaining if (read_marker(part_paths(out, r.video_id)[1]) or {})
+                                 .get("run") == run_id]
+                    blind_deaths = 0 if in_flight else blind_deaths + 1
+                    if blind_deaths >= MAX_ATTEMPTS:
+                        raise FasprepError(f"worker processes died {MAX_ATTEMPTS} times before starting a video "
+                                           "(out of memory? a broken installation?)")
+                    for r in in_flight:
+                        deaths = 0
+                        while r.video_id not in finished:
+                            detail = run([r], max(workers, 2))  # n_jobs >= 2: a worker process even for one task
+                            if detail is None:
+                                continue
+                            deaths += 1
+                            if deaths >= MAX_ATTEMPTS:
+                                tally(_record_deaths(out, r, config, deaths, detail))
+                    remaining = [r for r in remaining if r.video_id not in finished]
+            manifest = pack(out, dataset, scan.records, config, shard_bytes=shard_bytes, keep_parts=keep_parts,
+                            old=old, progress=progress)
     failures = [(v, r["error"]) for v, r in manifest["videos"].items() if r["status"] != "ok"]
     return BuildResult(out=out, n_videos=len(scan.records), n_ok=len(manifest["videos"]) - len(failures),
                        n_failed=len(failures), n_processed=len(todo), n_skipped=skipped, failures=failures,
                        shards=len(manifest["shards"]), seconds=time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def _removing_temps_on_error(out: Path) -> Iterator[None]:
+    """On any error or stop, remove the temp files of the writers it interrupted (the workers
+    have been stopped by then: joblib kills them when their results are abandoned)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            _clean_stale_temps(out)
+        raise
+
+
+def _record_deaths(out: Path, record: VideoRecord, config: BuildConfig, deaths: int, detail: str) -> dict:
+    marker = {"video_id": record.video_id, "config_hash": config.hash, "status": "failed",
+              "error": f"the worker process building it died {deaths} times (exit codes {detail}: a crash or out "
+                       "of memory); retry with --redo-failed",
+              "label": record.label, "n_frames": 0, "bytes": 0, "hr_bpm": None, "snr_db": None, "attempts": deaths}
+    _write_marker(part_paths(out, record.video_id)[1], marker)
+    return marker
 
 
 @dataclass(frozen=True)
@@ -458,18 +638,36 @@ class _Task:
     out: str
     config: BuildConfig
     sfm_dir: str | None
+    run_id: str
+    build_pid: int
+    local: bool  # run by the build's own process or its loky workers (not by Dask workers)
 
     def __call__(self, record: VideoRecord) -> dict:
-        return process_video(record, out=self.out, config=self.config, sfm_dir=self.sfm_dir)
+        with _worker_guard(self.out, self.build_pid) if self.local else contextlib.nullcontext():
+            return process_video(record, out=self.out, config=self.config, sfm_dir=self.sfm_dir, run_id=self.run_id)
 
 
-def _old_manifest(out: Path, config: BuildConfig) -> dict | None:
-    """The previous run's manifest, if it was built with the same config."""
+def _previous_build(out: Path, dataset: str, config: BuildConfig) -> dict | None:
+    """What the previous pack left that can be trusted, as a manifest: its videos in shards whose
+    sha256 is the manifest's, if it was built with the same config; without a readable manifest,
+    the intact video groups that the shards of this config hold."""
     try:
         m = read_manifest(out)
     except InputError:
+        found = find_videos_in_shards(out, dataset=dataset, config_hash=config.hash)
+        if not found["videos"]:
+            return None
+        log.warning("%s: no readable manifest.json; %d video(s) recovered from the shards", out, len(found["videos"]))
+        return {"config_hash": config.hash, "shard_bytes": None, "videos": found["videos"], "shards": found["shards"]}
+    if m.get("config_hash") != config.hash:
         return None
-    return m if m.get("config_hash") == config.hash else None
+    damaged = damaged_shards(out, m["shards"])
+    for path, why in damaged.items():
+        log.warning("%s: %s; its videos are rebuilt from their parts or the raw videos", out / path, why)
+    if damaged:
+        m = {**m, "shards": [s for s in m["shards"] if s["path"] not in damaged],
+             "videos": {v: r for v, r in m["videos"].items() if r.get("shard") not in damaged}}
+    return m
 
 
 def _in_old_shard(old: dict | None, out: Path, video_id: str) -> bool:
@@ -477,29 +675,39 @@ def _in_old_shard(old: dict | None, out: Path, video_id: str) -> bool:
     return bool(rec and rec["status"] == "ok" and rec.get("shard") and (out / rec["shard"]).is_file())
 
 
+def _restore_marker(out: Path, video_id: str, rec: dict, config: BuildConfig) -> dict:
+    """A lost done-marker of a video packed in an intact shard, from the manifest's entry."""
+    marker = {"video_id": video_id, "config_hash": config.hash, "status": "ok", "error": None, "label": rec["label"],
+              "n_frames": rec["n_frames"], "bytes": rec["bytes"], "hr_bpm": rec["hr_bpm"], "snr_db": rec["snr_db"],
+              "warnings": rec.get("warnings", [])}
+    _write_marker(part_paths(out, video_id)[1], marker)
+    return marker
+
+
 def pack(out: Path, dataset: str, records: list[VideoRecord], config: BuildConfig, *, shard_bytes: int,
          keep_parts: bool = False, old: dict | None = None, progress: bool = False) -> dict:
-    """Pack every done video into shards (in video_id order) and write the manifest.
+    """Pack every done video into shards (in video_id order) and switch the manifest to them.
 
-    A video's data comes from its part file or, once packed, from the previous shards. When
-    nothing changed since the last pack the shards are kept as they are.
+    A video's data comes from its part file or, once packed, from the previous shards (``old``:
+    only shards checked intact). New shards get new names; the manifest is replaced atomically
+    and durably; only then are the parts and the shards it no longer lists removed. When nothing
+    changed since the last pack the shards are kept as they are.
     """
     markers = {r.video_id: read_marker(part_paths(out, r.video_id)[1]) for r in records}
-    ok = sorted(v for v, m in markers.items() if m and m["config_hash"] == config.hash and m["status"] == "ok")
+    ok = sorted(v for v, m in markers.items() if m and m["config_hash"] == config.hash and m["status"] == "ok"
+                and (part_paths(out, v)[0].is_file() or _in_old_shard(old, out, v)))
     new_parts = [v for v in ok if part_paths(out, v)[0].is_file()]
     unchanged = (old is not None and not new_parts and old.get("shard_bytes") == shard_bytes
-                 and sorted(v for v, r in old["videos"].items() if r["status"] == "ok") == ok
-                 and all((out / s["path"]).is_file() and (out / s["path"]).stat().st_size == s["bytes"]
-                         for s in old["shards"]))
+                 and sorted(v for v, r in old["videos"].items() if r["status"] == "ok") == ok)
     if unchanged:
         locations = {v: old["videos"][v]["shard"] for v in ok}
         shards = old["shards"]
     else:
-        locations, shards = _write_shards(out, dataset, ok, markers, old, shard_bytes, progress)
+        locations, shards = _write_shards(out, dataset, ok, markers, old, shard_bytes, config, progress)
     videos = {}
     for r in records:
         m = markers[r.video_id] or {}
-        stale = m.get("config_hash") != config.hash
+        stale = m.get("config_hash") != config.hash or m.get("status") not in ("ok", "failed")
         videos[r.video_id] = {
             "shard": locations.get(r.video_id),
             "status": "ok" if r.video_id in locations else "failed",
@@ -520,7 +728,7 @@ def pack(out: Path, dataset: str, records: list[VideoRecord], config: BuildConfi
     }
     write_manifest(out, manifest)
     _write_failures(out, videos)
-    # Only now, with the manifest pointing at the shards, are the parts redundant.
+    # Only now, with the manifest pointing at the new shards, are the parts and old shards redundant.
     if not keep_parts:
         for v in ok:
             part_paths(out, v)[0].unlink(missing_ok=True)
@@ -531,8 +739,9 @@ def pack(out: Path, dataset: str, records: list[VideoRecord], config: BuildConfi
     return manifest
 
 
-def _write_shards(out, dataset, ok, markers, old, shard_bytes, progress):
-    writer = ShardWriter(out, dataset, max_bytes=shard_bytes)
+def _write_shards(out, dataset, ok, markers, old, shard_bytes, config, progress):
+    attrs = {"dataset": dataset, "config": json.dumps(config.as_dict()), "config_hash": config.hash}
+    writer = ShardWriter(out, dataset, max_bytes=shard_bytes, attrs=attrs)
     locations = {}
     open_shards: dict[str, h5py.File] = {}
     try:
@@ -553,7 +762,69 @@ def _write_shards(out, dataset, ok, markers, old, shard_bytes, progress):
     finally:
         for f in open_shards.values():
             f.close()
-    return locations, [dataclasses.asdict(i) for i in infos]
+    shards = [dataclasses.asdict(i) for i in infos]
+    record_checks(out, shards)
+    return locations, shards
+
+
+def recover_manifest(out: str | os.PathLike) -> dict:
+    """Write a lost or unreadable ``manifest.json`` again from the intact shards of OUT.
+
+    Lists every video group of the shards that conforms to the schema (with the build config
+    the shards record), and the failed videos of that config from their markers. Videos in
+    neither (not yet built, or in a damaged shard) are not listed: a re-run of the build
+    builds them. The shards are listed as they are (a re-run repacks them).
+
+    Returns
+    -------
+    dict, the manifest written
+
+    Raises
+    ------
+    InputError
+        The manifest is readable (nothing to recover), or no intact shard was found.
+    """
+    out = Path(out)
+    try:
+        read_manifest(out)
+    except InputError:
+        pass
+    else:
+        raise InputError(out / "manifest.json", "is readable: nothing to recover (a re-run of the build rebuilds "
+                                                "what is damaged)")
+    datasets = sorted({p.name.rsplit("-", 1)[0] for p in (out / "shards").glob("*-*.h5")})
+    found = next((f for f in (find_videos_in_shards(out, dataset=d) for d in datasets) if f["videos"]), None)
+    if found is None:
+        raise InputError(out, "no intact shard to recover a manifest from: run the build again")
+    dataset = found["shards"][0]["path"].split("/")[-1].rsplit("-", 1)[0]
+    videos = dict(found["videos"])
+    for path in sorted((out / "parts").rglob("*.json")):
+        m = read_marker(path)
+        if m and m.get("status") == "failed" and m.get("config_hash") == found["config_hash"] \
+                and m.get("video_id") not in videos:
+            videos[m["video_id"]] = {"shard": None, "status": "failed", "error": m["error"], "n_frames": 0,
+                                     "label": m["label"], "hr_bpm": None, "snr_db": None, "bytes": 0}
+    manifest = {
+        "format": FORMAT, "version": FORMAT_VERSION, "dataset": dataset, "fasprep_version": __version__,
+        "config": found["config"], "config_hash": found["config_hash"], "label_version": LABEL_VERSION,
+        "shard_bytes": None, "videos": dict(sorted(videos.items())), "shards": found["shards"],
+    }
+    with _storage_errors(out), _locked(out):
+        write_manifest(out, manifest)
+        _write_failures(out, manifest["videos"])
+    return manifest
+
+
+def failure_details(out: str | os.PathLike) -> list[dict]:
+    """The failed videos of a build: ``video_id``, ``error`` (one line) and ``traceback`` (from
+    the video's marker in OUT/parts; None for an expected failure such as a truncated file)."""
+    out = Path(out)
+    details = []
+    for vid, rec in read_manifest(out)["videos"].items():
+        if rec["status"] != "ok":
+            marker = read_marker(part_paths(out, vid)[1]) or {}
+            details.append({"video_id": vid, "error": rec["error"], "traceback": marker.get("traceback")})
+    return details
 
 
 def _write_failures(out: Path, videos: dict) -> None:

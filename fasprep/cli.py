@@ -1,15 +1,18 @@
 """The ``fasprep`` command: a thin click layer over the library.
 
 Each command parses and validates its options, calls one library function and prints. Errors
-that fasprep raises on purpose (:class:`~fasprep.errors.FasprepError`) become one line on stderr
-and exit code 2; anything else is a bug and keeps its traceback.
+that fasprep raises on purpose (:class:`~fasprep.errors.FasprepError`) and operating-system
+errors (a full disk, a read-only folder) become one line on stderr and exit code 2; Ctrl-C
+exits with 130 and SIGTERM with 143; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -32,6 +35,35 @@ class ErrorExitGroup(click.Group):
         except self.expected as exc:
             click.echo(f"{self.prog}: error: {exc}", err=True)
             ctx.exit(2)
+        except OSError as exc:  # one line naming the path and the reason
+            where = " -> ".join(os.fspath(f) for f in (exc.filename, exc.filename2) if f is not None)
+            click.echo(f"{self.prog}: error: {where + ': ' if where else ''}{exc.strerror or exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo(f"{self.prog}: interrupted", err=True)
+            ctx.exit(130)
+        except Terminated:
+            click.echo(f"{self.prog}: terminated", err=True)
+            ctx.exit(143)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread while a command runs (a BaseException, as
+    KeyboardInterrupt: no ``except Exception`` records it as a video's failure)."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM stops the command like Ctrl-C (workers are stopped, temp files removed); the
+    previous handler is restored afterwards."""
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=ErrorExitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -311,9 +343,10 @@ def build_siw_cmd(raw, out, workers, backend, scheduler, frame_stride, crop_size
     if scan.unknown:
         click.echo(f"{len(scan.unknown)} file(s) under {raw} are not SiW videos and are ignored, "
                    f"e.g. {scan.unknown[0]}", err=True)
-    result = build("siw", raw, out, config=config, workers=workers, backend=backend, scheduler=scheduler,
-                   redo_failed=redo_failed, shard_bytes=shard_size, sfm_dir=sfm_dir, keep_parts=keep_parts,
-                   progress=progress, scan=scan)
+    with _sigterm_raises():
+        result = build("siw", raw, out, config=config, workers=workers, backend=backend, scheduler=scheduler,
+                       redo_failed=redo_failed, shard_bytes=shard_size, sfm_dir=sfm_dir, keep_parts=keep_parts,
+                       progress=progress, scan=scan)
     click.echo(format_result(result))
     sys.exit(result.exit_code)
 
@@ -321,8 +354,23 @@ def build_siw_cmd(raw, out, workers, backend, scheduler, frame_stride, crop_size
 @main.command("info")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text.")
-def info_cmd(out, as_json):
+@click.option("--failures", is_flag=True,
+              help="List every failed video with its reason and, for an unexpected error, its traceback.")
+def info_cmd(out, as_json, failures):
     """Summarise a build folder: counts per split and label, sizes, HR/SNR statistics, failures."""
+    if failures:
+        from .build import failure_details
+
+        details = failure_details(out)
+        if as_json:
+            click.echo(json.dumps(details))
+            return
+        for d in details:
+            click.echo(f"{d['video_id']}: {d['error']}")
+            if d["traceback"]:
+                click.echo("  " + d["traceback"].rstrip().replace("\n", "\n  "))
+        click.echo(f"{len(details)} failed video(s)")
+        return
     from .report import build_summary, format_summary
 
     summary = build_summary(out)
@@ -332,10 +380,25 @@ def info_cmd(out, as_json):
 @main.command("verify")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
-def verify_cmd(out, progress):
+@click.option("--repair", is_flag=True,
+              help="When manifest.json is lost or unreadable, write it again from the intact shards first.")
+def verify_cmd(out, progress, repair):
     """Check a build folder: shard checksums, every video against the schema, protocol files vs
     shards. Exit status 1 when anything is corrupt or missing, 0 when sound."""
-    from .shards import verify
+    from .shards import read_manifest, verify
+
+    if repair:
+        from .build import recover_manifest
+        from .errors import InputError
+
+        try:
+            read_manifest(out)
+        except InputError as exc:
+            click.echo(f"manifest: {exc}")
+            manifest = recover_manifest(out)
+            n_ok = sum(r["status"] == "ok" for r in manifest["videos"].values())
+            click.echo(f"recovered {Path(out) / 'manifest.json'}: {n_ok} video(s) in {len(manifest['shards'])} "
+                       f"intact shard(s), {len(manifest['videos']) - n_ok} failed")
 
     problems, notes = verify(out, progress=sys.stderr.isatty() if progress is None else progress)
     for note in notes:

@@ -29,6 +29,28 @@ class InputError(FasprepError):
         self.reason = reason
         super().__init__(f"{self.source}: {reason}" if self.source else reason)
 
+    def __reduce__(self):  # rebuilt from (source, reason) when a worker process sends it back
+        return type(self), (self.source, self.reason)
+
+
+class OutputError(FasprepError):
+    """An output cannot be written: the disk is full, the folder read-only or not writable.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file or folder being written; it leads the message.
+    reason : str
+        The operating system's reason (``No space left on device``).
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path, self.reason = os.fspath(path), reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.reason)
+
 
 class DatasetLayoutError(FasprepError):
     """A dataset tree does not have the layout its adapter expects."""

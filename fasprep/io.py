@@ -24,6 +24,9 @@ from .errors import InputError
 
 log = logging.getLogger(__name__)
 
+#: Decoding fewer than this share of the frames a container lists means the file is truncated.
+MIN_DECODED_SHARE = 0.9
+
 _CV_LOG_ERROR = 2  # cv::utils::logging::LOG_LEVEL_ERROR
 # OpenCV 4.13 moved the log-level functions from cv2 to cv2.utils.logging.
 _cv_logging = getattr(getattr(cv2, "utils", None), "logging", None)
@@ -92,7 +95,7 @@ def _decode_inline(cap: cv2.VideoCapture, info: "VideoInfo", path) -> Iterator[n
 def _check_decoded(path, n: int, info: "VideoInfo") -> None:
     if n == 0:
         raise InputError(path, "no frame could be decoded (zero-frame or corrupt video)")
-    if info.n_frames and n < 0.9 * info.n_frames:
+    if info.n_frames and n < MIN_DECODED_SHARE * info.n_frames:
         log.warning("%s: decoded %d of the %d frames the container lists; the file may be truncated",
                     path, n, info.n_frames)
 
@@ -229,8 +232,9 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15) -
     -------
     n_frames : int
     """
-    import av
     from fractions import Fraction
+
+    import av
 
     path = Path(path)
     n = 0
@@ -256,12 +260,23 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15) -
     return n
 
 
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file's (or a directory's) data and metadata to the disk (``fsync``)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, durable: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     An interrupted writer leaves no partial file under the final name. The temporary name keeps
-    the suffix so that libraries that choose a format by extension still work.
+    the suffix so that libraries that choose a format by extension still work. ``durable``
+    also fsyncs the file before the rename and the folder after it, so that the new content
+    survives a power loss once the block exits (for files that others point at: a manifest).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -271,6 +286,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        if durable:
+            fsync_path(tmp)
         os.replace(tmp, path)
+        if durable:
+            fsync_path(path.parent)
     finally:
         tmp.unlink(missing_ok=True)

@@ -27,9 +27,11 @@ frames), so reading the frames of one training clip is one chunk read.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -40,7 +42,7 @@ import numpy as np
 
 from .datasets import read_protocol
 from .errors import FasprepError, InputError
-from .io import atomic_path
+from .io import atomic_path, fsync_path
 
 FORMAT = "fasprep-shards"
 FORMAT_VERSION = 1
@@ -129,7 +131,9 @@ class PartWriter:
 
     def __enter__(self) -> "PartWriter":
         tmp = self._stack.enter_context(atomic_path(self.path))
-        self._file = self._stack.enter_context(h5py.File(tmp, "w"))
+        # No chunk cache (frames go in a clip at a time): after a failed write (a full disk) no
+        # dirty chunk is left for the close to flush (see discard_file).
+        self._file = self._stack.enter_context(h5py.File(tmp, "w", rdcc_nbytes=0))
         self.group = self._file.create_group(group_name(self.video_id))
         H = self.crop_size
         if self.codec == "jpeg":
@@ -182,7 +186,23 @@ class PartWriter:
             err = RuntimeError(f"{self.video_id}: PartWriter closed before finish()")
             self._stack.__exit__(RuntimeError, err, None)
             raise err
+        if exc_type is not None:
+            self._discard()
         self._stack.__exit__(exc_type, exc, tb)
+
+    def _discard(self) -> None:
+        self._pending = []
+        discard_file(self._file)
+
+
+def discard_file(file: h5py.File) -> None:
+    """Close an HDF5 file being written that is thrown away after an error, freeing its space
+    first: after a failed write (a full disk) HDF5 must be able to flush its metadata on close,
+    or it crashes the process at exit. The caller removes the file."""
+    with contextlib.suppress(Exception):
+        os.truncate(file.filename, 0)
+    with contextlib.suppress(Exception):
+        file.close()
 
 
 def file_sha256(path: str | os.PathLike, *, block: int = 1 << 20) -> str:
@@ -205,34 +225,43 @@ class ShardInfo:
 class ShardWriter:
     """Copies video groups into shard files, starting a new file when one would exceed ``max_bytes``.
 
-    Shards are written under temporary names and renamed by :meth:`commit`, so an interrupted
-    pack leaves the previous shards intact.
+    Shards are written under temporary names, then renamed by :meth:`commit` to names that no
+    file in ``out/shards`` has yet (numbers after the highest one there), so that packing never
+    overwrites a shard that the current manifest still lists: until the caller switches the
+    manifest, the previous shards stay intact.
 
     Parameters
     ----------
     out : the build's OUT folder; shards go to ``out/shards/<prefix>-NNNNN.h5``
     prefix : str, the dataset name
     max_bytes : int, soft bound on a shard's size (a single larger video gets its own shard)
+    attrs : dict, optional
+        File attributes of every shard besides ``format`` and ``version`` (the build's
+        ``dataset``, ``config`` and ``config_hash``: what a lost manifest is recovered from).
     """
 
-    def __init__(self, out: str | os.PathLike, prefix: str, *, max_bytes: int = 2 << 30):
+    def __init__(self, out: str | os.PathLike, prefix: str, *, max_bytes: int = 2 << 30, attrs: dict | None = None):
         self.out, self.prefix, self.max_bytes = Path(out), prefix, int(max_bytes)
         (self.out / "shards").mkdir(parents=True, exist_ok=True)
+        self.attrs = dict(attrs or {})
         self._written: list[tuple[Path, Path, int]] = []  # (temp, final, n_videos)
         self._file: h5py.File | None = None
         self._bytes = 0
-        self._count = 0
+        self._first = 1 + max((_shard_number(p.name, prefix) for p in (self.out / "shards").glob(f"{prefix}-*.h5")),
+                              default=-1)
 
     def shard_path(self, index: int) -> str:
         return f"shards/{self.prefix}-{index:05d}.h5"
 
     def _start(self) -> None:
-        final = self.out / self.shard_path(len(self._written))
+        final = self.out / self.shard_path(self._first + len(self._written))
         tmp = final.with_name(f".{final.name}.tmp")
-        self._file = h5py.File(tmp, "w")
+        self._written.append((tmp, final, 0))  # before creating it: abort() removes it
+        self._file = h5py.File(tmp, "w", rdcc_nbytes=0)  # as PartWriter: nothing to flush after an error
         self._file.attrs["format"] = FORMAT
         self._file.attrs["version"] = FORMAT_VERSION
-        self._written.append((tmp, final, 0))
+        for key, value in self.attrs.items():
+            self._file.attrs[key] = value
         self._bytes = 0
 
     def _close_current(self) -> None:
@@ -245,6 +274,10 @@ class ShardWriter:
         if self._file is None or (self._bytes and self._bytes + n_bytes > self.max_bytes):
             self._close_current()
             self._start()
+        # HDF5 cannot recover from a full disk inside a copy (it crashes the process on close):
+        # check the room first, with a margin for metadata.
+        if shutil.disk_usage(self._file.filename).free < n_bytes + n_bytes // 8 + (4 << 20):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.out / "shards"))
         source.file.copy(source, self._file, name=group_name(video_id))
         self._bytes += n_bytes
         tmp, final, n = self._written[-1]
@@ -252,21 +285,154 @@ class ShardWriter:
         return final.relative_to(self.out).as_posix()
 
     def commit(self) -> list[ShardInfo]:
-        """Close the shards, move them to their final names and return their checksums."""
+        """Close the shards, flush them to the disk, move them to their final (new) names and
+        return their checksums. Nothing refers to them until the caller writes a manifest."""
         self._close_current()
         infos = []
         for tmp, final, n in self._written:
+            fsync_path(tmp)
+            infos.append(ShardInfo(path=final.relative_to(self.out).as_posix(), sha256=file_sha256(tmp),
+                                   n_videos=n, bytes=tmp.stat().st_size))
+        for tmp, final, _ in self._written:
             os.replace(tmp, final)
-            infos.append(ShardInfo(path=final.relative_to(self.out).as_posix(), sha256=file_sha256(final),
-                                   n_videos=n, bytes=final.stat().st_size))
+        fsync_path(self.out / "shards")
         self._written = []
         return infos
 
     def abort(self) -> None:
-        self._close_current()
+        """Remove the temporary shards, also when closing the open one fails (a full disk)."""
+        if self._file is not None:
+            discard_file(self._file)
+            self._file = None
         for tmp, _, _ in self._written:
             tmp.unlink(missing_ok=True)
         self._written = []
+
+
+def _shard_number(name: str, prefix: str) -> int:
+    number = name[len(prefix) + 1:-len(".h5")]
+    return int(number) if number.isdigit() else -1
+
+
+# --- checking shards before trusting them ---------------------------------------------------------
+
+CHECKS_FILE = ".shard-checks.json"
+
+
+def damaged_shards(out: str | os.PathLike, shards: list[dict]) -> dict[str, str]:
+    """The shards of a manifest whose file is missing or whose sha256 is not the listed one.
+
+    A shard's checksum is computed once per (size, mtime): results are cached in
+    ``OUT/.shard-checks.json``, so a re-run of an unchanged build reads no shard.
+
+    Parameters
+    ----------
+    out : the build folder
+    shards : list of dict, the manifest's ``shards`` entries (``path``, ``sha256``)
+
+    Returns
+    -------
+    dict, shard path (relative to OUT) -> the reason it cannot be trusted
+    """
+    out = Path(out)
+    cache_path = out / CHECKS_FILE
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    damaged, fresh = {}, {}
+    for info in shards:
+        path = out / info["path"]
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            damaged[info["path"]] = "missing"
+            continue
+        key = [st.st_size, st.st_mtime_ns]
+        seen = cache.get(info["path"])
+        digest = seen[2] if isinstance(seen, list) and seen[:2] == key else file_sha256(path)
+        fresh[info["path"]] = key + [digest]
+        if digest != info["sha256"]:
+            damaged[info["path"]] = "sha256 mismatch (file changed or corrupt)"
+    if fresh != cache:
+        with contextlib.suppress(OSError):  # only a cache: a read-only OUT still builds
+            with atomic_path(cache_path) as tmp:
+                tmp.write_text(json.dumps(fresh))
+    return damaged
+
+
+def record_checks(out: str | os.PathLike, shards: list[dict]) -> None:
+    """Remember the checksums of shards just written (``path``, ``sha256``), for :func:`damaged_shards`."""
+    out = Path(out)
+    cache_path = out / CHECKS_FILE
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    for info in shards:
+        st = (out / info["path"]).stat()
+        cache[info["path"]] = [st.st_size, st.st_mtime_ns, info["sha256"]]
+    with atomic_path(cache_path) as tmp:
+        tmp.write_text(json.dumps(cache))
+
+
+def find_videos_in_shards(out: str | os.PathLike, *, dataset: str, config_hash: str | None = None) -> dict:
+    """Recover what a lost manifest said from the shards themselves.
+
+    Every readable ``OUT/shards/<dataset>-*.h5`` written with the build config ``config_hash``
+    (its file attributes; any config when None) is opened, and every video group in it that
+    conforms to the schema is listed (the first shard holding a video wins).
+
+    Returns
+    -------
+    dict with ``config`` and ``config_hash`` (the shards' build config, or None when none was
+    found), ``videos``:
+    video_id -> its manifest entry (``shard``, ``status``, ``n_frames``, ``label``, ``hr_bpm``,
+    ``snr_db``, ``bytes``), and ``shards``: the manifest's shard entries of the shards used.
+    """
+    out = Path(out)
+    config, found_hash, videos, used = None, None, {}, {}
+    for path in sorted((out / "shards").glob(f"{dataset}-*.h5"), key=lambda p: _shard_number(p.name, dataset)):
+        rel = path.relative_to(out).as_posix()
+        try:
+            with h5py.File(path, "r") as f:
+                if f.attrs.get("format") != FORMAT or "config" not in f.attrs:
+                    continue
+                if config_hash is not None and f.attrs.get("config_hash") != config_hash:
+                    continue
+                shard_config, shard_hash = json.loads(f.attrs["config"]), str(f.attrs.get("config_hash"))
+                if found_hash is not None and shard_hash != found_hash:  # one config: the first shard's
+                    continue
+                found = {}
+
+                def visit(name, obj):
+                    if isinstance(obj, h5py.Group) and "frames" in obj:
+                        found[name[len("videos/"):]] = obj
+
+                f["videos"].visititems(lambda name, obj: visit(f"videos/{name}", obj))
+                n = 0
+                for vid, g in found.items():
+                    if vid in videos or check_group(g, depth_size=shard_config["depth_size"],
+                                                    crop_size=shard_config["crop_size"],
+                                                    n_bins=shard_config["rppg_bins"]):
+                        continue
+                    attrs = {k: g.attrs[k] for k in ("label", "hr_bpm", "snr_db")}
+                    videos[vid] = {"shard": rel, "status": "ok", "error": None, "n_frames": int(g["frames"].shape[0]),
+                                   "label": str(attrs["label"]), "hr_bpm": _finite(attrs["hr_bpm"]),
+                                   "snr_db": _finite(attrs["snr_db"]),
+                                   "bytes": int(sum(g[d].id.get_storage_size() for d in g))}
+                    n += 1
+        except (OSError, KeyError, ValueError):  # unreadable or foreign: not a source
+            continue
+        if n:
+            config, found_hash = config or shard_config, found_hash or shard_hash
+            used[rel] = {"path": rel, "sha256": file_sha256(path), "n_videos": n, "bytes": path.stat().st_size}
+    return {"config": config, "config_hash": found_hash, "videos": videos, "shards": list(used.values())}
+
+
+def _finite(x) -> float | None:
+    x = float(x)
+    return round(x, 3) if np.isfinite(x) else None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -287,8 +453,9 @@ def read_manifest(out: str | os.PathLike) -> dict:
 
 
 def write_manifest(out: str | os.PathLike, manifest: dict) -> Path:
+    """Switch ``manifest.json`` atomically and durably (temp file, fsync, rename, folder fsync)."""
     path = Path(out) / "manifest.json"
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=True) as tmp:
         tmp.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
     return path
 

@@ -13,18 +13,18 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+import siw_tree
+from build_content import assert_same_content as _assert_same_content
+from build_content import content as _content
+from sfm import DEPTH_SOURCE, SFM_DIR, build_cli_args
 
 from fasprep import shards
 from fasprep.build import BuildConfig, build
-from sfm import DEPTH_SOURCE, SFM_DIR, build_cli_args
 from fasprep.datasets import read_protocol, scan_siw, siw_protocols
 from fasprep.mock_siw import make_siw_tree, read_truth
-
-import siw_tree
 
 pytestmark = pytest.mark.slow
 
@@ -70,42 +70,6 @@ def reference(mock_tree, sfm_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "out"
     result = build("siw", mock_tree, out, config=config(), workers=2, sfm_dir=sfm_dir, progress=False)
     return out, result
-
-
-def _content(out: Path) -> dict:
-    """Everything a trainer reads, per video: decoded datasets and group attributes."""
-    manifest = shards.read_manifest(out)
-    content = {}
-    for vid, rec in manifest["videos"].items():
-        if rec["status"] != "ok":
-            content[vid] = rec["error"]
-            continue
-        with shards.open_video(out, vid, manifest) as g:
-            content[vid] = {name: (np.array([bytes(b) for b in g[name][:]], dtype=object) if name == "frames"
-                                   and g[name].attrs["codec"] == "jpeg" else g[name][:]) for name in g}
-            content[vid]["attrs"] = dict(g.attrs)
-    return content
-
-
-def _assert_same_content(a: dict, b: dict) -> None:
-    assert sorted(a) == sorted(b)
-    for vid in a:
-        assert type(a[vid]) is type(b[vid]), vid
-        if isinstance(a[vid], str):
-            continue
-        for name in a[vid]:
-            if name == "attrs":
-                for key, value in a[vid][name].items():
-                    other = b[vid][name][key]
-                    if isinstance(value, (float, np.floating)):
-                        assert np.isclose(value, other, rtol=1e-4, equal_nan=True), (vid, key)
-                    else:
-                        assert value == other, (vid, key)
-            elif name == "frames":
-                assert np.array_equal(a[vid][name], b[vid][name]), vid
-            else:
-                np.testing.assert_allclose(a[vid][name].astype(float), b[vid][name].astype(float),
-                                           atol=2e-3, err_msg=f"{vid}/{name}")
 
 
 def test_mock_tree_builds_to_the_contract(mock_tree, reference):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import h5py
 import numpy as np
@@ -138,3 +139,30 @@ def test_manifest_errors_name_the_folder(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(shards.InputError, match="expected 'fasprep-shards'"):
         shards.read_manifest(tmp_path)
+
+
+def test_new_shards_never_take_a_listed_name_and_damage_is_found(tmp_path):
+    out = tmp_path / "out"
+    ids = [f"Train/live/00{k}/00{k}-1-1-1-1" for k in range(1, 4)]
+    parts = {v: _write_part(tmp_path / f"{k}.h5", v) for k, v in enumerate(ids)}
+
+    def pack(max_bytes):
+        writer = shards.ShardWriter(out, "siw", max_bytes=max_bytes, attrs={"config_hash": "x"})
+        for v in ids:
+            with h5py.File(parts[v], "r") as f:
+                writer.write(v, f[shards.group_name(v)], parts[v].stat().st_size)
+        return [vars(i) for i in writer.commit()]
+
+    first = pack(1)
+    second = pack(1 << 30)  # a repack: a fourth name, the first three untouched
+    assert [s["path"] for s in first] == [f"shards/siw-0000{k}.h5" for k in range(3)]
+    assert [s["path"] for s in second] == ["shards/siw-00003.h5"]
+    with h5py.File(out / second[0]["path"], "r") as f:
+        assert f.attrs["config_hash"] == "x" and f.attrs["format"] == shards.FORMAT
+    assert shards.damaged_shards(out, first + second) == {}
+    cache = json.loads((out / shards.CHECKS_FILE).read_text())
+    assert sorted(cache) == sorted(s["path"] for s in first + second)
+    os.truncate(out / first[1]["path"], 100)
+    (out / first[2]["path"]).unlink()
+    assert shards.damaged_shards(out, first + second) == {
+        first[1]["path"]: "sha256 mismatch (file changed or corrupt)", first[2]["path"]: "missing"}
