@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from . import __version__
 from . import depth as dp
-from .datasets import DATASETS, VideoRecord, read_face_boxes, write_protocols
+from .datasets import Dataset, VideoRecord, get_dataset, write_protocols
 from .depth_labels import DEPTH_SOURCES, label_frames
 from .errors import FasprepError, InputError
 from .face import FaceTracker, crop_square, skin_mean_rgb
@@ -126,7 +126,7 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     dict: the group attributes written (hr_bpm, snr_db, ...) and ``n_frames`` stored.
     """
     info = probe_video(record.path)
-    boxes = read_face_boxes(record.face_path, n_frames=info.n_frames or None) if record.face_path else None
+    boxes = face_prior(record, info.n_frames or None)
     stride, scale = config.frame_stride, config.crop_scale
     rgb, kept_lm, kept_box, kept_index = [], [], [], []
     last_box = None
@@ -175,7 +175,8 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
         "rppg_fft": pulse.label if live else np.zeros_like(pulse.label),
     }
     rmse = depth.fit_rmse_px[ok]
-    attrs = {**record.attrs, "fps": float(info.fps), "hr_bpm": float(pulse.hr_bpm), "snr_db": float(pulse.snr_db),
+    attrs = {**record.attrs, "fps": float(info.fps), "rotation_deg": int(info.rotation_deg),
+             "hr_bpm": float(pulse.hr_bpm), "snr_db": float(pulse.snr_db),
              "source": f"{record.video_id}{record.path.suffix}",
              "n_frames_source": len(rgb),
              "fit_rmse_px": float(np.mean(rmse)) if len(rmse) and np.all(np.isfinite(rmse)) else float("nan")}
@@ -355,7 +356,15 @@ def _clean_stale_temps(folder: Path) -> None:
             p.unlink(missing_ok=True)
 
 
-def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, config: BuildConfig = BuildConfig(),
+def face_prior(record: VideoRecord, n_frames: int | None) -> np.ndarray | None:
+    """The dataset's face prior of a video as boxes (N, 4) float32 x1, y1, x2, y2, NaN rows where
+    there is none (the adapter named by ``record.dataset`` reads it); None without one."""
+    if record.face_path is None:
+        return None
+    return get_dataset(record.dataset).face_prior(record, n_frames)
+
+
+def build(dataset: str | Dataset, raw: str | os.PathLike, out: str | os.PathLike, *, config: BuildConfig = BuildConfig(),
           workers: int = 1, backend: str = "loky", scheduler: str | None = None, redo_failed: bool = False,
           shard_bytes: int = 2 << 30, sfm_dir: str | os.PathLike | None = None, keep_parts: bool = False,
           progress: bool = True, scan=None) -> BuildResult:
@@ -363,7 +372,8 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
 
     Parameters
     ----------
-    dataset : a name in :data:`fasprep.datasets.DATASETS` (``"siw"``)
+    dataset : a name in :data:`fasprep.datasets.DATASETS` (``"siw"``, ``"oulu-npu"``, ``"folder"``), or an
+        adapter (e.g. :func:`fasprep.datasets.folder.folder_dataset` with its own split)
     raw, out : the dataset's root and the build folder
     config : BuildConfig
     workers : int, parallel tasks
@@ -380,7 +390,8 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
     """
     start = time.perf_counter()
     out = Path(out).resolve()
-    adapter = DATASETS[dataset]
+    adapter = get_dataset(dataset) if isinstance(dataset, str) else dataset
+    dataset = adapter.name
     if config.depth_source == "sfm":
         sfm_dir = str(dp.find_sfm(sfm_dir))
         dp.load_sfm(sfm_dir)  # a missing or broken model fails here, before any work
@@ -507,6 +518,9 @@ def pack(out: Path, dataset: str, records: list[VideoRecord], config: BuildConfi
             if r.video_id not in locations else None,
             "n_frames": m.get("n_frames", 0) if not stale else 0,
             "label": r.label,
+            "attack": r.attack,
+            "split": r.split,
+            "subject": r.subject,
             "hr_bpm": m.get("hr_bpm"),
             "snr_db": m.get("snr_db"),
             "bytes": m.get("bytes", 0),
