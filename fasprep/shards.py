@@ -443,6 +443,13 @@ def verify(out: str | os.PathLike, *, progress: bool = False) -> tuple[list[str]
                                             version=manifest["version"])
         except OSError as exc:
             problems.append(f"{info['path']}: cannot be read as HDF5 ({exc})")
+    if manifest["version"] >= 2:
+        wanted = [k for k, f in MANIFEST_VIDEO_SCHEMA.items() if f.required]
+        lacking = {vid: [k for k in wanted if k not in rec] for vid, rec in videos.items()}
+        lacking = {vid: keys for vid, keys in lacking.items() if keys}
+        if lacking:
+            vid, keys = next(iter(lacking.items()))
+            problems.append(f"manifest.json: {len(lacking)} videos lack fields, e.g. {vid}: {', '.join(keys)}")
     failed = {v for v, r in videos.items() if r["status"] != "ok"}
     proto_root = out / "protocols"
     if not proto_root.is_dir():

@@ -213,6 +213,11 @@ def test_registry():
     siw = DATASETS["siw"]
     assert siw.name == "siw" and siw.scan is scan_siw and siw.protocols is siw_protocols
     assert list(DATASETS) == ["siw", "oulu-npu", "folder"]
+    from fasprep.cli import build_cmd, demo_cmd
+
+    for command in (build_cmd, demo_cmd):  # the CLI offers every registered dataset
+        choice = next(p for p in command.params if p.name == "dataset")
+        assert list(choice.type.choices) == list(DATASETS)
 
 
 # ---------------------------------------------------------------------------------- protocols

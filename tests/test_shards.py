@@ -91,8 +91,9 @@ def test_shards_are_bounded_and_verified(tmp_path):
     assert sorted(set(where.values())) == [i.path for i in infos]
     manifest = {"format": shards.FORMAT, "version": shards.FORMAT_VERSION, "dataset": "siw",
                 "config": {"depth_size": 32, "crop_size": 64, "rppg_bins": 50}, "config_hash": "x",
-                "videos": {v: {"shard": where[v], "status": "ok", "error": None, "n_frames": 12, "label": "live"}
-                           for v in ids},
+                "videos": {v: {"shard": where[v], "status": "ok", "error": None, "n_frames": 12, "label": "live",
+                               "attack": "live", "split": "Train", "subject": 3, "hr_bpm": 72.0, "snr_db": 3.0,
+                               "bytes": 1} for v in ids},
                 "shards": [vars(i) for i in infos]}
     shards.write_manifest(out, manifest)
     (out / "protocols" / "siw-p1").mkdir(parents=True)
@@ -101,6 +102,12 @@ def test_shards_are_bounded_and_verified(tmp_path):
     assert shards.verify(out) == ([], [])
     with shards.open_video(out, ids[3]) as g:
         assert g["depth"].shape == (12, 32, 32)
+    # a version-2 manifest without a video's split and subject is a problem
+    del manifest["videos"][ids[0]]["split"], manifest["videos"][ids[0]]["subject"]
+    shards.write_manifest(out, manifest)
+    assert shards.verify(out)[0] == [f"manifest.json: 1 videos lack fields, e.g. {ids[0]}: split, subject"]
+    manifest["videos"][ids[0]].update(split="Train", subject=3)
+    shards.write_manifest(out, manifest)
 
     # A protocol listing a video the build does not have is a problem.
     (out / "protocols" / "siw-p1" / "test.csv").write_text("video_id,label,max_frames\nTest/live/999/x,live,\n")
