@@ -475,12 +475,13 @@ class _Task:
 
 
 def _old_manifest(out: Path, config: BuildConfig) -> dict | None:
-    """The previous run's manifest, if it was built with the same config."""
+    """The previous run's manifest, if it was built with the same config and format version (the
+    videos of an older format are built again, not repacked with their old attributes)."""
     try:
         m = read_manifest(out)
     except InputError:
         return None
-    return m if m.get("config_hash") == config.hash else None
+    return m if m.get("config_hash") == config.hash and m.get("version") == FORMAT_VERSION else None
 
 
 def _in_old_shard(old: dict | None, out: Path, video_id: str) -> bool:
