@@ -85,8 +85,8 @@ UNIQUE = ["Train/live/001/001-1-1-1-1", "Train/spoof/001/001-1-2-1-1", "Train/sp
 def make_tree(root: Path, n_videos: int, seconds: float) -> Path:
     """Four distinct clips (live, print, replay, live); more videos are hard links to them under
     other subjects' names (the same work per video; generating 1080p clips is slow)."""
-    from fasprep.mock_siw import make_siw_tree
     from fasprep.synth import example_face
+    from fasprep.synth.mock_tree import make_siw_tree
 
     if not all((root / f"{v}.mov").exists() for v in UNIQUE):
         print(f"generating {len(UNIQUE)} clips of {seconds:g} s at {SIZE[0]}x{SIZE[1]} in {root} ...", file=sys.stderr)

@@ -25,7 +25,7 @@ import torch
 
 def make_shards(workdir: Path) -> Path:
     from fasprep.build import BuildConfig, build
-    from fasprep.mock_siw import demo_faces, make_siw_tree, mock_video_ids
+    from fasprep.synth.mock_tree import demo_faces, make_siw_tree, mock_video_ids
 
     shards = workdir / "shards"
     if (shards / "manifest.json").is_file():

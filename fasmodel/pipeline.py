@@ -63,7 +63,7 @@ def load_recipe(path: str | os.PathLike) -> dict:
 
 
 def _make_mock(raw: Path, spec: dict, *, progress: bool) -> None:
-    from fasprep.mock_siw import demo_faces, make_siw_tree, mock_video_ids
+    from fasprep.synth.mock_tree import demo_faces, make_siw_tree, mock_video_ids
 
     ids = mock_video_ids(train_subjects=spec.get("train_subjects", 2), test_subjects=spec.get("test_subjects", 2))
     if (raw / "mock_truth.json").is_file() and all((raw / f"{v}.mov").is_file() for v in ids):

@@ -52,7 +52,7 @@ from tqdm import tqdm
 
 from . import __version__
 from . import depth as dp
-from .datasets import DATASETS, VideoRecord, read_face_boxes, write_protocols
+from .datasets import Dataset, VideoRecord, get_dataset, write_protocols
 from .depth_labels import DEPTH_SOURCES, label_frames
 from .errors import FasprepError, InputError, OutputError
 from .face import FaceTracker, crop_square, skin_mean_rgb
@@ -149,12 +149,11 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     dict: the group attributes written (hr_bpm, snr_db, ...) and ``n_frames`` stored.
     """
     info = probe_video(record.path)
-    boxes = None
-    if record.face_path:
-        try:
-            boxes = read_face_boxes(record.face_path, n_frames=info.n_frames or None)
-        except InputError as exc:  # the boxes are only a prior: a broken file is like a missing one
-            warnings.warn(f"{exc}; the video is built without its face boxes", stacklevel=2)
+    try:
+        boxes = face_prior(record, info.n_frames or None)
+    except InputError as exc:  # the prior only helps the tracker: a broken file is like a missing one
+        boxes = None
+        warnings.warn(f"{exc}; the video is built without its face prior", stacklevel=2)
     stride, scale = config.frame_stride, config.crop_scale
     rgb, kept_lm, kept_box, kept_index = [], [], [], []
     last_box = None
@@ -206,7 +205,8 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
         "rppg_fft": pulse.label if live else np.zeros_like(pulse.label),
     }
     rmse = depth.fit_rmse_px[ok]
-    attrs = {**record.attrs, "fps": float(info.fps), "hr_bpm": float(pulse.hr_bpm), "snr_db": float(pulse.snr_db),
+    attrs = {**record.attrs, "fps": float(info.fps), "rotation_deg": int(info.rotation_deg),
+             "hr_bpm": float(pulse.hr_bpm), "snr_db": float(pulse.snr_db),
              "source": f"{record.video_id}{record.path.suffix}",
              "n_frames_source": len(rgb),
              "fit_rmse_px": float(np.mean(rmse)) if len(rmse) and np.all(np.isfinite(rmse)) else float("nan")}
@@ -237,7 +237,7 @@ def process_video(record: VideoRecord, *, out: str, config: BuildConfig, sfm_dir
     start = time.perf_counter()
     part, marker_path = part_paths(out, record.video_id)
     marker = {"video_id": record.video_id, "config_hash": config.hash, "status": "ok", "error": None,
-              "label": record.label, "n_frames": 0, "bytes": 0, "hr_bpm": None, "snr_db": None}
+              **_identity(record), "n_frames": 0, "bytes": 0, "hr_bpm": None, "snr_db": None}
     try:
         # "started" (with the build's run id) tells the build which videos were in flight when
         # a worker process died; it is not counted here: only the build can tell a worker's
@@ -483,7 +483,23 @@ def _storage_errors(path: Path) -> Iterator[None]:
         raise err from exc
 
 
-def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, config: BuildConfig = BuildConfig(),
+#: What the manifest says of every video besides its build result (docs/format.md).
+IDENTITY = ("label", "attack", "split", "subject")
+
+
+def _identity(record: VideoRecord) -> dict:
+    return {k: getattr(record, k) for k in IDENTITY}
+
+
+def face_prior(record: VideoRecord, n_frames: int | None) -> np.ndarray | None:
+    """The dataset's face prior of a video as boxes (N, 4) float32 x1, y1, x2, y2, NaN rows where
+    there is none (the adapter named by ``record.dataset`` reads it); None without one."""
+    if record.face_path is None:
+        return None
+    return get_dataset(record.dataset).face_prior(record, n_frames)
+
+
+def build(dataset: str | Dataset, raw: str | os.PathLike, out: str | os.PathLike, *, config: BuildConfig = BuildConfig(),
           workers: int = 1, backend: str = "loky", scheduler: str | None = None, redo_failed: bool = False,
           shard_bytes: int = 2 << 30, sfm_dir: str | os.PathLike | None = None, keep_parts: bool = False,
           progress: bool = True, scan=None) -> BuildResult:
@@ -491,7 +507,8 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
 
     Parameters
     ----------
-    dataset : a name in :data:`fasprep.datasets.DATASETS` (``"siw"``)
+    dataset : a name in :data:`fasprep.datasets.DATASETS` (``"siw"``, ``"oulu-npu"``, ``"folder"``), or an
+        adapter (e.g. :func:`fasprep.datasets.folder.folder_dataset` with its own split)
     raw, out : the dataset's root and the build folder
     config : BuildConfig
     workers : int, parallel tasks
@@ -514,7 +531,8 @@ def build(dataset: str, raw: str | os.PathLike, out: str | os.PathLike, *, confi
     """
     start = time.perf_counter()
     out = Path(out).resolve()
-    adapter = DATASETS[dataset]
+    adapter = get_dataset(dataset) if isinstance(dataset, str) else dataset
+    dataset = adapter.name
     if config.depth_source == "sfm":
         sfm_dir = str(dp.find_sfm(sfm_dir))
         dp.load_sfm(sfm_dir)  # a missing or broken model fails here, before any work
@@ -626,7 +644,7 @@ def _record_deaths(out: Path, record: VideoRecord, config: BuildConfig, deaths: 
     marker = {"video_id": record.video_id, "config_hash": config.hash, "status": "failed",
               "error": f"the worker process building it died {deaths} times (exit codes {detail}: a crash or out "
                        "of memory); retry with --redo-failed",
-              "label": record.label, "n_frames": 0, "bytes": 0, "hr_bpm": None, "snr_db": None, "attempts": deaths}
+              **_identity(record), "n_frames": 0, "bytes": 0, "hr_bpm": None, "snr_db": None, "attempts": deaths}
     _write_marker(part_paths(out, record.video_id)[1], marker)
     return marker
 
@@ -649,8 +667,9 @@ class _Task:
 
 def _previous_build(out: Path, dataset: str, config: BuildConfig) -> dict | None:
     """What the previous pack left that can be trusted, as a manifest: its videos in shards whose
-    sha256 is the manifest's, if it was built with the same config; without a readable manifest,
-    the intact video groups that the shards of this config hold."""
+    sha256 is the manifest's, if it was built with the same config and format version (videos of
+    an older format are built again, not repacked with their old attributes); without a readable
+    manifest, the intact video groups that the shards of this config and format hold."""
     try:
         m = read_manifest(out)
     except InputError:
@@ -659,7 +678,7 @@ def _previous_build(out: Path, dataset: str, config: BuildConfig) -> dict | None
             return None
         log.warning("%s: no readable manifest.json; %d video(s) recovered from the shards", out, len(found["videos"]))
         return {"config_hash": config.hash, "shard_bytes": None, "videos": found["videos"], "shards": found["shards"]}
-    if m.get("config_hash") != config.hash:
+    if m.get("config_hash") != config.hash or m.get("version") != FORMAT_VERSION:
         return None
     damaged = damaged_shards(out, m["shards"])
     for path, why in damaged.items():
@@ -677,9 +696,9 @@ def _in_old_shard(old: dict | None, out: Path, video_id: str) -> bool:
 
 def _restore_marker(out: Path, video_id: str, rec: dict, config: BuildConfig) -> dict:
     """A lost done-marker of a video packed in an intact shard, from the manifest's entry."""
-    marker = {"video_id": video_id, "config_hash": config.hash, "status": "ok", "error": None, "label": rec["label"],
-              "n_frames": rec["n_frames"], "bytes": rec["bytes"], "hr_bpm": rec["hr_bpm"], "snr_db": rec["snr_db"],
-              "warnings": rec.get("warnings", [])}
+    marker = {"video_id": video_id, "config_hash": config.hash, "status": "ok", "error": None,
+              **{k: rec.get(k) for k in IDENTITY}, "n_frames": rec["n_frames"], "bytes": rec["bytes"],
+              "hr_bpm": rec["hr_bpm"], "snr_db": rec["snr_db"], "warnings": rec.get("warnings", [])}
     _write_marker(part_paths(out, video_id)[1], marker)
     return marker
 
@@ -715,6 +734,9 @@ def pack(out: Path, dataset: str, records: list[VideoRecord], config: BuildConfi
             if r.video_id not in locations else None,
             "n_frames": m.get("n_frames", 0) if not stale else 0,
             "label": r.label,
+            "attack": r.attack,
+            "split": r.split,
+            "subject": r.subject,
             "hr_bpm": m.get("hr_bpm"),
             "snr_db": m.get("snr_db"),
             "bytes": m.get("bytes", 0),
@@ -803,7 +825,7 @@ def recover_manifest(out: str | os.PathLike) -> dict:
         if m and m.get("status") == "failed" and m.get("config_hash") == found["config_hash"] \
                 and m.get("video_id") not in videos:
             videos[m["video_id"]] = {"shard": None, "status": "failed", "error": m["error"], "n_frames": 0,
-                                     "label": m["label"], "hr_bpm": None, "snr_db": None, "bytes": 0}
+                                     **{k: m.get(k) for k in IDENTITY}, "hr_bpm": None, "snr_db": None, "bytes": 0}
     manifest = {
         "format": FORMAT, "version": FORMAT_VERSION, "dataset": dataset, "fasprep_version": __version__,
         "config": found["config"], "config_hash": found["config_hash"], "label_version": LABEL_VERSION,

@@ -178,10 +178,10 @@ def rppg_gt_cmd(video, as_json, out, plot, progress, **rppg_opts):
 
 
 def _demo_pulse(ids: list[str]):
-    """The demo's live videos pulse at 72 and 96 bpm (a plausible PPG wave with beat-to-beat variation)."""
+    """The demo's live videos pulse at 72, 96 and 84 bpm (a plausible PPG wave with beat-to-beat variation)."""
     from .synth import synthetic_ppg
 
-    rates = dict(zip([v for v in ids if "/live/" in v], (72.0, 96.0)))
+    rates = {v: (72.0, 96.0, 84.0)[i % 3] for i, v in enumerate(ids)}
 
     def pulse(video_id: str, n: int, fs: float):
         return synthetic_ppg(n, fs=fs, hr_bpm=rates[video_id], seed=len(video_id)), rates[video_id]
@@ -191,26 +191,39 @@ def _demo_pulse(ids: list[str]):
 
 @main.command("demo")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dataset", type=click.Choice(["siw", "oulu-npu", "folder"]), default="siw", show_default=True,
+              help="Which dataset's layout, names and annotations the example tree has.")
 @click.option("--seconds", type=click.FloatRange(5, 60), default=10.0, show_default=True,
               help="Length of the live example videos (attacks are half as long).")
-@click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
+              help="Videos built at once (one core each).")
 @click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Surrey Face Model folder [default: $FASPREP_SFM_DIR, then the user cache].")
-def demo_cmd(out, seconds, workers, sfm_dir):
-    """Build a tiny SiW dataset that fasprep makes itself, offline, end to end.
+def demo_cmd(out, dataset, seconds, workers, sfm_dir):
+    """Build a tiny dataset that fasprep makes itself, offline, end to end.
 
-    Makes OUT/raw: a SiW-layout tree of two subjects with every type and medium (live videos
-    of the face photo fasprep ships, with a known pulse in the skin; print and replay attacks
-    of it, moved in perspective, with print texture or screen moire and no pulse), with .face
-    box files. Then runs `fasprep build-siw OUT/raw OUT/build` on it, compares the recovered
-    heart rates with the injected ones and writes QC sheets. Depth comes from the Surrey Face
-    Model when it is installed (`fasprep models fetch`), else from MediaPipe's mesh.
+    Makes OUT/raw: a tree in the layout of DATASET (SiW by default; OULU-NPU with portrait
+    videos and eye-position files; a folder of live/, print/, replay/ videos) with every label
+    (live videos of the face photo fasprep ships, with a known pulse in the skin; print and
+    replay attacks of it, moved in perspective, with print texture or screen moire and no
+    pulse) and the dataset's face annotation. Then runs `fasprep build DATASET OUT/raw
+    OUT/build` on it, compares the recovered heart rates with the injected ones and writes QC
+    sheets. Depth comes from the Surrey Face Model when it is installed (`fasprep models
+    fetch`), else from MediaPipe's mesh.
     """
     from .build import BuildConfig, build, format_result
+    from .datasets import get_dataset
     from .errors import ModelAssetError
-    from .mock_siw import demo_faces, demo_video_ids, make_siw_tree, read_truth
     from .models import find_sfm
     from .report import build_summary, format_summary, write_preview
+    from .synth.mock_tree import (
+        MOCK_SIZE,
+        demo_faces,
+        demo_videos,
+        make_tree,
+        oulu_rotation,
+        read_truth,
+    )
 
     out = Path(out)
     raw, built = out / "raw", out / "build"
@@ -222,14 +235,21 @@ def demo_cmd(out, seconds, workers, sfm_dir):
         source = "mesh"
         click.echo("depth source: mesh (MediaPipe's own mesh; the Surrey Face Model is not installed: "
                    "`fasprep models fetch` adds it)")
-    ids = demo_video_ids()
-    if (raw / "mock_truth.json").is_file() and all((raw / f"{v}.mov").is_file() for v in ids):
+    adapter = get_dataset(dataset)
+    videos = demo_videos(dataset)
+    names = [adapter.video_name(c) for c in videos]
+    ids = [n.rsplit(".", 1)[0] for n in names]
+    live = [i for i, c in zip(ids, videos) if adapter.label_of(c)[0] == "live"]
+    if (raw / "mock_truth.json").is_file() and all((raw / n).is_file() for n in names):
         click.echo(f"using the example tree in {raw}")
     else:
-        click.echo(f"writing {raw}: {len(ids)} SiW-layout videos of 2 subjects (live, print, replay)")
-        make_siw_tree(raw, ids, faces=demo_faces(), pulse=_demo_pulse(ids), seconds=seconds,
-                      attack_seconds=seconds / 2, progress=sys.stderr.isatty())
-    result = build("siw", raw, built, config=BuildConfig(depth_source=source), workers=workers,
+        subjects = sorted({c[adapter.subject_code] for c in videos}, key=str)
+        click.echo(f"writing {raw}: {len(ids)} {adapter.title} videos of {len(subjects)} subjects "
+                   f"(live, print, replay)")
+        make_tree(adapter, raw, videos, faces=dict(zip(subjects, demo_faces(range(1, len(subjects) + 1)).values())),
+                  pulse=_demo_pulse(live), seconds=seconds, attack_seconds=seconds / 2, size=MOCK_SIZE[dataset],
+                  rotation_deg=oulu_rotation if dataset == "oulu-npu" else 0, progress=sys.stderr.isatty())
+    result = build(adapter, raw, built, config=BuildConfig(depth_source=source), workers=workers,
                    sfm_dir=sfm_dir if source == "sfm" else None, progress=sys.stderr.isatty())
     click.echo(format_result(result))
     click.echo(format_summary(build_summary(built)))
@@ -239,7 +259,8 @@ def demo_cmd(out, seconds, workers, sfm_dir):
         rec = manifest["videos"][video.video_id]
         if video.label == "live" and rec["status"] == "ok":
             click.echo(f"  {video.video_id}: {video.hr_bpm:.1f} -> {rec['hr_bpm']:.1f} bpm")
-    for video in (ids[0], ids[2]):
+    shown = [live[0], next(i for i, c in zip(ids, videos) if adapter.label_of(c)[0] == "replay")]
+    for video in shown:
         if manifest["videos"][video]["status"] == "ok":
             png = write_preview(built, video, out / f"preview_{video.split('/')[-1]}.png")
             click.echo(f"  wrote {png}")
@@ -269,70 +290,70 @@ class _ByteSize(click.ParamType):
         return n
 
 
-@main.command("build-siw")
-@click.argument("raw", type=click.Path(path_type=Path))
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
-              help="Videos processed at once (one core each; memory < 1.5 GB each).")
-@click.option("--backend", type=click.Choice(["loky", "dask"]), default="loky", show_default=True,
-              help="loky: local processes. dask: a Dask cluster (needs `pip install 'fasprep[dask]'`).")
-@click.option("--scheduler", metavar="ADDR", default=None,
-              help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 [default: a local cluster of --workers].")
-@click.option("--frame-stride", type=click.IntRange(1), default=1, show_default=True,
-              help="Store every K-th frame (the pulse always uses every frame).")
-@click.option("--crop-size", type=click.IntRange(32, 1024), default=256, show_default=True,
-              help="Side H of the stored face crops, pixels.")
-@click.option("--crop-scale", type=click.FloatRange(1.0, 3.0), default=1.3, show_default=True,
-              help="Square crop side over the face's size (the depth map covers the same crop).")
-@click.option("--depth-size", type=click.IntRange(8, 256), default=32, show_default=True,
-              help="Side S of the depth maps and NRR grids.")
-@click.option("--depth-source", type=click.Choice(["sfm", "mesh"]), default="sfm", show_default=True,
-              help="sfm: Surrey Face Model fit (non-commercial licence); mesh: MediaPipe's own mesh.")
-@click.option("--frame-codec", type=click.Choice(["jpeg", "raw"]), default="jpeg", show_default=True,
-              help="Store crops as JPEG bytes or as uint8 arrays (about 10x larger).")
-@click.option("--jpeg-quality", type=click.IntRange(50, 100), default=90, show_default=True)
-@click.option("--shard-size", type=_ByteSize(), default="2GB", show_default=True,
-              help="Soft bound on the size of one shard file.")
-@click.option("--redo-failed", is_flag=True, help="Retry the videos that failed in an earlier run.")
-@click.option("--dry-run", is_flag=True, help="Scan names only (no decoding), write OUT/protocols, print the plan.")
-@click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Surrey Face Model folder [default: $FASPREP_SFM_DIR, then the user cache].")
-@click.option("--keep-parts", is_flag=True, help="Keep the per-video part files after packing.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
-def build_siw_cmd(raw, out, workers, backend, scheduler, frame_stride, crop_size, crop_scale, depth_size,
-                  depth_source, frame_codec, jpeg_quality, shard_size, redo_failed, dry_run, sfm_dir, keep_parts,
-                  progress):
-    """Build training shards from a SiW release at RAW into OUT.
+def _build_options(f):
+    """The options of `fasprep build` and its alias `build-siw`."""
+    opts = [
+        click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+                     help="Videos processed at once (one core each; memory < 1.5 GB each)."),
+        click.option("--backend", type=click.Choice(["loky", "dask"]), default="loky", show_default=True,
+                     help="loky: local processes. dask: a Dask cluster (needs `pip install 'fasprep[dask]'`)."),
+        click.option("--scheduler", metavar="ADDR", default=None,
+                     help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 [default: a local cluster of --workers]."),
+        click.option("--frame-stride", type=click.IntRange(1), default=1, show_default=True,
+                     help="Store every K-th frame (the pulse always uses every frame)."),
+        click.option("--crop-size", type=click.IntRange(32, 1024), default=256, show_default=True,
+                     help="Side H of the stored face crops, pixels."),
+        click.option("--crop-scale", type=click.FloatRange(1.0, 3.0), default=1.3, show_default=True,
+                     help="Square crop side over the face's size (the depth map covers the same crop)."),
+        click.option("--depth-size", type=click.IntRange(8, 256), default=32, show_default=True,
+                     help="Side S of the depth maps and NRR grids."),
+        click.option("--depth-source", type=click.Choice(["sfm", "mesh"]), default="sfm", show_default=True,
+                     help="sfm: Surrey Face Model fit (non-commercial licence); mesh: MediaPipe's own mesh."),
+        click.option("--frame-codec", type=click.Choice(["jpeg", "raw"]), default="jpeg", show_default=True,
+                     help="Store crops as JPEG bytes or as uint8 arrays (about 10x larger)."),
+        click.option("--jpeg-quality", type=click.IntRange(50, 100), default=90, show_default=True,
+                     help="JPEG quality of the stored crops."),
+        click.option("--shard-size", type=_ByteSize(), default="2GB", show_default=True,
+                     help="Soft bound on the size of one shard file."),
+        click.option("--redo-failed", is_flag=True, help="Retry the videos that failed in an earlier run."),
+        click.option("--dry-run", is_flag=True,
+                     help="Scan names only (no decoding), write OUT/protocols, print the plan."),
+        click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Surrey Face Model folder [default: $FASPREP_SFM_DIR, then the user cache]."),
+        click.option("--keep-parts", is_flag=True, help="Keep the per-video part files after packing."),
+        click.option("--progress/--no-progress", default=None,
+                     help="Progress bar on stderr [default: when a terminal]."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
 
-    RAW holds Train/ and Test/ (or SiW_release/ with them), with
-    {live,spoof}/<subject>/<subject>-<sensor>-<type>-<medium>-<session>.mov and .face files.
-    Each video is decoded once, streaming: face tracking (the .face boxes as a prior only),
-    face crops, depth maps (live: the fitted face's depth; spoof: zeros), the rPPG pulse and
-    its label spectrum (spoof: zeros), into one part file; parts are packed into
-    OUT/shards/siw-NNNNN.h5 with OUT/manifest.json (sha256 per shard) and the protocol files
-    OUT/protocols/siw-*/{train,test}.csv.
 
-    Re-running resumes: finished videos are skipped, a changed option redoes what it changes.
-    A video that fails is recorded (OUT/failures.csv) and the others go on.
-    Exit status: 0 all built, 3 finished with failures, 2 bad arguments or input.
+def _shares(ctx, param, value):
+    try:
+        shares = tuple(float(x) for x in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not three numbers like 0.6,0.2,0.2") from None
+    if len(shares) != 3 or min(shares) < 0 or not sum(shares) > 0:
+        raise click.BadParameter(f"needs three shares >= 0 (train, dev, test), got {value!r}")
+    return shares
 
-    \b
-    Examples:
-      fasprep build-siw /data/SiW_release /data/siw-shards --dry-run
-      fasprep build-siw /data/SiW_release /data/siw-shards --workers 8
-      fasprep build-siw /nfs/SiW_release /nfs/siw-shards --backend dask --scheduler tcp://head:8786
-    """
-    from .datasets import format_plan, plan, scan_siw, siw_protocols, write_protocols
+
+def _run_build(adapter, raw, out, *, workers, backend, scheduler, frame_stride, crop_size, crop_scale, depth_size,
+               depth_source, frame_codec, jpeg_quality, shard_size, redo_failed, dry_run, sfm_dir, keep_parts,
+               progress):
+    from .datasets import format_plan, plan, write_protocols
 
     if progress is None:
         progress = sys.stderr.isatty()
     if scheduler and backend != "dask":
         raise click.BadParameter("--scheduler needs --backend dask", param_hint="--scheduler")
-    scan = scan_siw(raw)
+    scan = adapter.scan(raw)
     if dry_run:
-        protocols = siw_protocols(scan.records)
+        protocols = adapter.protocols(scan.records)
         write_protocols(out, protocols)
-        click.echo(format_plan(plan(scan, protocols, frame_stride=frame_stride)))
+        click.echo(format_plan(plan(scan, protocols, count_frames=adapter.count_frames, frame_stride=frame_stride),
+                               dataset=adapter.title))
         click.echo(f"wrote {Path(out) / 'protocols'} (dry run: nothing decoded)")
         return
     from .build import BuildConfig, build, format_result
@@ -341,14 +362,73 @@ def build_siw_cmd(raw, out, workers, backend, scheduler, frame_stride, crop_size
                          depth_source=depth_source, frame_stride=frame_stride, frame_codec=frame_codec,
                          jpeg_quality=jpeg_quality)
     if scan.unknown:
-        click.echo(f"{len(scan.unknown)} file(s) under {raw} are not SiW videos and are ignored, "
+        click.echo(f"{len(scan.unknown)} file(s) under {raw} are not {adapter.title} videos and are ignored, "
                    f"e.g. {scan.unknown[0]}", err=True)
     with _sigterm_raises():
-        result = build("siw", raw, out, config=config, workers=workers, backend=backend, scheduler=scheduler,
+        result = build(adapter, raw, out, config=config, workers=workers, backend=backend, scheduler=scheduler,
                        redo_failed=redo_failed, shard_bytes=shard_size, sfm_dir=sfm_dir, keep_parts=keep_parts,
                        progress=progress, scan=scan)
     click.echo(format_result(result))
     sys.exit(result.exit_code)
+
+
+@main.command("build")
+@click.argument("dataset", type=click.Choice(["siw", "oulu-npu", "folder"]))
+@click.argument("raw", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@_build_options
+@click.option("--split-seed", type=int, default=0, show_default=True,
+              help="folder only: seed of the subject-disjoint split when labels.csv has no split column.")
+@click.option("--split-shares", default="0.6,0.2,0.2", show_default=True, callback=_shares, metavar="TRAIN,DEV,TEST",
+              help="folder only: shares of the subjects in train, dev and test for that split.")
+def build_cmd(dataset, raw, out, split_seed, split_shares, **opts):
+    """Build training shards of DATASET (siw, oulu-npu, folder) from its raw tree RAW into OUT.
+
+    \b
+    siw       RAW holds Train/ and Test/ (or SiW_release/ with them):
+              {live,spoof}/<subject>/<subject>-<sensor>-<type>-<medium>-<session>.mov + .face boxes
+    oulu-npu  RAW holds Train_files/, Dev_files/, Test_files/ (and Protocols/, compared):
+              <phone>_<session>_<user>_<file>.avi + .txt eye positions
+    folder    any tree: labels from RAW/labels.csv (path,label[,subject,split]) or from
+              live/, print/, replay/, spoof/ folders
+
+    Each video is decoded once, streaming (rotation from the container): face tracking (the
+    dataset's annotation as a prior only), face crops, depth maps (live: the fitted face's
+    depth; attacks: zeros), the rPPG pulse and its label spectrum (attacks: zeros), into one
+    part file; parts are packed into OUT/shards/<dataset>-NNNNN.h5 with OUT/manifest.json
+    (sha256 per shard; split, subject, label and attack of every video) and the protocol files
+    OUT/protocols/<protocol>/{train,dev,test}.csv. The format: docs/format.md.
+
+    Re-running resumes: finished videos are skipped, a changed option redoes what it changes.
+    A video that fails is recorded (OUT/failures.csv) and the others go on.
+    Exit status: 0 all built, 3 finished with failures, 2 bad arguments or input.
+
+    \b
+    Examples:
+      fasprep build oulu-npu /data/Oulu_NPU /data/oulu-shards --dry-run
+      fasprep build siw /data/SiW_release /data/siw-shards --workers 8
+      fasprep build folder /data/my-videos /data/my-shards --split-seed 3
+      fasprep build siw /nfs/SiW_release /nfs/siw-shards --backend dask --scheduler tcp://head:8786
+    """
+    from .datasets import get_dataset
+    from .datasets.folder import folder_dataset
+
+    if dataset != "folder" and (split_seed != 0 or split_shares != (0.6, 0.2, 0.2)):
+        raise click.BadParameter("--split-seed and --split-shares are for the folder dataset only",
+                                 param_hint="--split-seed")
+    adapter = folder_dataset(fractions=split_shares, seed=split_seed) if dataset == "folder" else get_dataset(dataset)
+    _run_build(adapter, raw, out, **opts)
+
+
+@main.command("build-siw")
+@click.argument("raw", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@_build_options
+def build_siw_cmd(raw, out, **opts):
+    """Alias of `fasprep build siw RAW OUT` (same options)."""
+    from .datasets import get_dataset
+
+    _run_build(get_dataset("siw"), raw, out, **opts)
 
 
 @main.command("info")

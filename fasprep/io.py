@@ -58,6 +58,10 @@ class VideoInfo:
     n_frames : int
         Frame count from the container (an estimate for some formats; decoding is the truth).
     width, height : int, pixels
+        Of the frames as decoded, i.e. displayed (after the container's rotation).
+    rotation_deg : int
+        Clockwise rotation the container asks for on display (0, 90, 180 or 270; phones
+        filming in portrait store 90 or 270). Decoding applies it: frames come out upright.
     """
 
     path: str
@@ -65,6 +69,12 @@ class VideoInfo:
     n_frames: int
     width: int
     height: int
+    rotation_deg: int = 0
+
+
+# Container rotation (OpenCV >= 4.5; older 4.x builds neither read nor apply it).
+_ROTATION_META = getattr(cv2, "CAP_PROP_ORIENTATION_META", None)
+_AUTO_ROTATE = getattr(cv2, "CAP_PROP_ORIENTATION_AUTO", None)
 
 
 def _describe_unopenable(path: Path) -> str:
@@ -118,6 +128,8 @@ def _open_capture(path: str | os.PathLike, threads: int | None = None) -> tuple[
         _cv_logging.setLogLevel(level)
     if not cap.isOpened():
         raise InputError(p, _describe_unopenable(p))
+    if _AUTO_ROTATE is not None:  # frames as displayed, whatever this OpenCV's default
+        cap.set(_AUTO_ROTATE, 1)
     fps = float(cap.get(cv2.CAP_PROP_FPS))
     info = VideoInfo(
         path=str(p),
@@ -125,6 +137,7 @@ def _open_capture(path: str | os.PathLike, threads: int | None = None) -> tuple[
         n_frames=max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0),
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        rotation_deg=int(round(cap.get(_ROTATION_META))) % 360 if _ROTATION_META is not None else 0,
     )
     if not (0 < fps < 1000):
         cap.release()
@@ -210,7 +223,7 @@ def iter_frames(path: str | os.PathLike, *, prefetch: int = 8, threads: int | No
     _check_decoded(path, n, info)
 
 
-def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15) -> int:
+def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15, rotation_deg: int = 0) -> int:
     """Encode RGB frames to an H.264 MP4, atomically.
 
     Uses PyAV's FFmpeg (libx264; OpenCV's wheels carry no H.264 encoder). The default quality,
@@ -227,6 +240,10 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15) -
     fps : float > 0, Hz
     crf : int in [0, 51]
         x264 constant rate factor (lower = better; 0 is lossless).
+    rotation_deg : {0, 90, 180, 270}
+        Store the frames turned and let the container's display matrix turn them back, as a
+        phone filming in portrait does: a reader that honours the container shows ``frames``;
+        :attr:`VideoInfo.rotation_deg` reads this value back (clockwise degrees).
 
     Returns
     -------
@@ -237,17 +254,23 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15) -
     import av
 
     path = Path(path)
+    if rotation_deg % 90:
+        raise InputError("rotation_deg", f"must be a multiple of 90, got {rotation_deg}")
+    turns = (rotation_deg // 90) % 4
     n = 0
     with atomic_path(path) as tmp:
         try:
             with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
                 stream = None
                 for frame in frames:
+                    frame = np.rot90(frame, k=turns) if turns else frame  # stored = displayed turned back
                     if stream is None:
                         h, w = frame.shape[:2]
                         stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001),
                                                 options={"preset": "fast", "tune": "grain", "crf": str(crf)})
                         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+                        if turns:
+                            stream.set_display_rotation((-90 * turns) % 360)  # PyAV counts counter-clockwise
                     vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, dtype=np.uint8), format="rgb24")
                     out.mux(stream.encode(vf))
                     n += 1

@@ -183,7 +183,7 @@ def build_summary(out: str | os.PathLike) -> dict:
     videos = m["videos"]
     counts: dict[str, dict[str, list[int]]] = {}
     for vid, r in videos.items():
-        split = vid.split("/", 1)[0]
+        split = r.get("split") or vid.split("/", 1)[0]  # format version 1 has no split: SiW's first folder
         c = counts.setdefault(split, {}).setdefault(r["label"], [0, 0])
         c[0 if r["status"] == "ok" else 1] += 1
     ok = [r for r in videos.values() if r["status"] == "ok"]

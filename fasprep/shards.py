@@ -3,25 +3,13 @@
 The format is specified in docs/format.md (the output contract). A build writes one
 HDF5 *part* per video (:class:`PartWriter`, atomically), then packs the parts into size-bounded
 *shards* (:class:`ShardWriter`) listed with their sha256 in ``manifest.json``. In every file a
-video is the group ``/videos/<video_id>`` (``video_id`` has ``/`` separators, so groups nest):
+video is the group ``/videos/<video_id>`` (``video_id`` has ``/`` separators, so groups nest).
 
-========== ============================================ ==========================================
-dataset    shape, dtype                                 meaning
-========== ============================================ ==========================================
-frames     (T, H, W, 3) uint8 RGB, or (T,) JPEG bytes   face crops (attr ``codec``: raw or jpeg)
-depth      (T, S, S) float16 in [0, 1]                  depth label; all zeros for spoof
-depth_mask (T, S, S) bool                               face pixels of the rendered mesh
-nrr_grid   (T, S, S, 2) float16 in [-1, 1]              crop coords of a frontal vertex grid
-face_ok    (T,) bool                                    face tracked and fitted on this frame
-frame_index (T,) int32                                  index in the source video
-box        (T, 4) float32                               crop box x1, y1, x2, y2, source pixels
-landmarks  (T, 68, 2) float32                           iBUG-68, source pixels (NaN without face)
-rppg       (T,) float32                                 CHROM pulse at the stored frames
-rppg_fft   (F,) float32                                 label spectrum, unit norm; zeros for spoof
-========== ============================================ ==========================================
-
-Group attributes: ``GROUP_ATTRS``. Frames are chunked by clip (``CLIP_FRAMES`` consecutive
-frames), so reading the frames of one training clip is one chunk read.
+The format (every dataset, attribute and manifest field, with shapes, dtypes and units) is
+documented in one place, docs/format.md; its tables are checked against :data:`DATASET_SCHEMA`,
+:data:`ATTR_SCHEMA` and :data:`MANIFEST_VIDEO_SCHEMA` here, which the writer and the verifier use.
+Frames are chunked by clip (``CLIP_FRAMES`` consecutive frames), so reading the frames of one
+training clip is one chunk read.
 """
 
 from __future__ import annotations
@@ -45,22 +33,82 @@ from .errors import FasprepError, InputError
 from .io import atomic_path, fsync_path
 
 FORMAT = "fasprep-shards"
-FORMAT_VERSION = 1
+#: Version 2: generic dataset attributes (dataset, split, attack, codes, rotation_deg), the
+#: manifest records split, subject and attack of every video. Version 1 (SiW only) is still read.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 CODECS = ("jpeg", "raw")
 CLIP_FRAMES = 5  # Nf of the paper's model: the frames of one training clip
-GROUP_ATTRS = ("label", "subject", "sensor", "medium", "session", "fps", "hr_bpm", "snr_db", "source",
-               "n_frames_source", "fit_rmse_px")
-#: dataset -> (shape after T, with S = depth side, H = crop side, F = spectrum bins; dtype)
-SCHEMA = {
-    "depth": (("S", "S"), np.float16),
-    "depth_mask": (("S", "S"), np.bool_),
-    "nrr_grid": (("S", "S", 2), np.float16),
-    "face_ok": ((), np.bool_),
-    "frame_index": ((), np.int32),
-    "box": ((4,), np.float32),
-    "landmarks": ((68, 2), np.float32),
-    "rppg": ((), np.float32),
+
+
+@dataclass(frozen=True)
+class Field:
+    """One entry of the format: a shape (symbols T frames, H crop side, S depth side, F spectrum
+    bins), a dtype or type, whether every video has it, and what it means (units included)."""
+
+    shape: tuple
+    dtype: str
+    meaning: str
+    required: bool = True
+
+
+#: The datasets of a video group ``/videos/<video_id>`` (docs/format.md, "Datasets").
+DATASET_SCHEMA = {
+    "frames": Field(("T",), "vlen uint8", "face crops as JPEG bytes (attr codec = jpeg); with codec = raw "
+                    "(T, H, H, 3) uint8 RGB"),
+    "depth": Field(("T", "S", "S"), "float16", "depth label in [0, 1], 1 = nearest; all zeros for attacks"),
+    "depth_mask": Field(("T", "S", "S"), "bool", "face pixels of the fitted mesh"),
+    "nrr_grid": Field(("T", "S", "S", 2), "float16", "crop coordinates in [-1, 1] of a frontal vertex grid"),
+    "face_ok": Field(("T",), "bool", "face tracked and fitted on this frame"),
+    "frame_index": Field(("T",), "int32", "index of the frame in the decoded source video"),
+    "box": Field(("T", 4), "float32", "crop box x1, y1, x2, y2, pixels of the decoded frame"),
+    "landmarks": Field(("T", 68, 2), "float32", "iBUG-68 landmarks, pixels of the decoded frame; NaN without a face"),
+    "rppg": Field(("T",), "float32", "CHROM pulse at the stored frames, unitless"),
+    "rppg_fft": Field(("F",), "float32", "label spectrum of the pulse, unit L2 norm; all zeros for attacks"),
 }
+
+#: The attributes of a video group (docs/format.md, "Group attributes"). A dataset's own codes
+#: come on top, each under its own name, listed in ``codes``.
+ATTR_SCHEMA = {
+    "dataset": Field((), "str", "adapter name: siw, oulu-npu, folder"),
+    "split": Field((), "str", "the dataset's own split (SiW Train/Test; OULU Train/Dev/Test; folder train/dev/test)"),
+    "label": Field((), "str", "live, print, replay or spoof (an attack of unknown kind)"),
+    "attack": Field((), "str", "finer attack code: live, print-1, replay-2, ... (the dataset's PAI species)"),
+    "subject": Field((), "int or str", "the person filmed, as the dataset names them"),
+    "codes": Field((), "str", "names of the dataset's own code attributes, comma-separated ('' when none)"),
+    "fps": Field((), "float", "frame rate of the source video, Hz"),
+    "rotation_deg": Field((), "int", "clockwise display rotation of the source container, degrees (applied on decode)"),
+    "hr_bpm": Field((), "float", "heart rate of the CHROM pulse, beats per minute (NaN when none)"),
+    "snr_db": Field((), "float", "SNR of the pulse at its heart rate, dB"),
+    "source": Field((), "str", "the source video, relative to the raw root"),
+    "n_frames_source": Field((), "int", "frames decoded from the source video"),
+    "fit_rmse_px": Field((), "float", "mean 3DMM fit RMSE over frames with a face, pixels (NaN for mesh depth)"),
+}
+
+#: Fields of every video in ``manifest.json`` (docs/format.md, "Manifest").
+MANIFEST_VIDEO_SCHEMA = {
+    "shard": Field((), "str or null", "shard file holding the video, relative to OUT; null when it failed"),
+    "status": Field((), "str", "ok or failed"),
+    "error": Field((), "str or null", "why it failed"),
+    "n_frames": Field((), "int", "frames stored (T)"),
+    "label": Field((), "str", "as the group attribute"),
+    "attack": Field((), "str", "as the group attribute"),
+    "split": Field((), "str", "as the group attribute"),
+    "subject": Field((), "int or str", "as the group attribute"),
+    "hr_bpm": Field((), "float or null", "as the group attribute (null when none)"),
+    "snr_db": Field((), "float or null", "as the group attribute"),
+    "bytes": Field((), "int", "bytes of the video's part file"),
+    "warnings": Field((), "list of str", "what the build noticed on this video", required=False),
+}
+
+#: Group attributes of format version 1 (SiW only).
+GROUP_ATTRS_V1 = ("label", "subject", "sensor", "medium", "session", "fps", "hr_bpm", "snr_db", "source",
+                  "n_frames_source", "fit_rmse_px")
+GROUP_ATTRS = tuple(ATTR_SCHEMA)
+#: dataset -> (shape after T, with S = depth side, H = crop side, F = spectrum bins; dtype):
+#: the per-frame label arrays, as the writer and the checker use them.
+SCHEMA = {name: (f.shape[1:], np.dtype(f.dtype)) for name, f in DATASET_SCHEMA.items()
+          if f.shape[:1] == ("T",) and name != "frames"}
 _COMPRESS = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
@@ -176,7 +224,8 @@ class PartWriter:
                 raise ValueError(f"{self.video_id}: {name} has {len(a)} rows for {T} frames")
             self.group.create_dataset(name, data=a, **(_COMPRESS if a.ndim > 1 else {}))
         self.group.create_dataset("rppg_fft", data=np.asarray(arrays["rppg_fft"], np.float32))
-        for key in GROUP_ATTRS:
+        codes = [c for c in str(attrs["codes"]).split(",") if c]
+        for key in (*GROUP_ATTRS, *codes):
             value = attrs[key]
             self.group.attrs[key] = np.nan if value is None else value
         self._finished = True
@@ -396,7 +445,8 @@ def find_videos_in_shards(out: str | os.PathLike, *, dataset: str, config_hash: 
         rel = path.relative_to(out).as_posix()
         try:
             with h5py.File(path, "r") as f:
-                if f.attrs.get("format") != FORMAT or "config" not in f.attrs:
+                if f.attrs.get("format") != FORMAT or f.attrs.get("version") != FORMAT_VERSION \
+                        or "config" not in f.attrs:
                     continue
                 if config_hash is not None and f.attrs.get("config_hash") != config_hash:
                     continue
@@ -416,10 +466,11 @@ def find_videos_in_shards(out: str | os.PathLike, *, dataset: str, config_hash: 
                                                     crop_size=shard_config["crop_size"],
                                                     n_bins=shard_config["rppg_bins"]):
                         continue
-                    attrs = {k: g.attrs[k] for k in ("label", "hr_bpm", "snr_db")}
+                    attrs = dict(g.attrs)
                     videos[vid] = {"shard": rel, "status": "ok", "error": None, "n_frames": int(g["frames"].shape[0]),
-                                   "label": str(attrs["label"]), "hr_bpm": _finite(attrs["hr_bpm"]),
-                                   "snr_db": _finite(attrs["snr_db"]),
+                                   "label": str(attrs["label"]), "attack": str(attrs["attack"]),
+                                   "split": str(attrs["split"]), "subject": _plain(attrs["subject"]),
+                                   "hr_bpm": _finite(attrs["hr_bpm"]), "snr_db": _finite(attrs["snr_db"]),
                                    "bytes": int(sum(g[d].id.get_storage_size() for d in g))}
                     n += 1
         except (OSError, KeyError, ValueError):  # unreadable or foreign: not a source
@@ -428,6 +479,13 @@ def find_videos_in_shards(out: str | os.PathLike, *, dataset: str, config_hash: 
             config, found_hash = config or shard_config, found_hash or shard_hash
             used[rel] = {"path": rel, "sha256": file_sha256(path), "n_videos": n, "bytes": path.stat().st_size}
     return {"config": config, "config_hash": found_hash, "videos": videos, "shards": list(used.values())}
+
+
+def _plain(x) -> int | str:
+    """An HDF5 attribute as JSON holds it: numpy integers as int, bytes and numpy strings as str."""
+    if isinstance(x, (bytes, np.bytes_)):
+        return x.decode()
+    return int(x) if isinstance(x, (int, np.integer)) else str(x)
 
 
 def _finite(x) -> float | None:
@@ -449,6 +507,11 @@ def read_manifest(out: str | os.PathLike) -> dict:
         raise InputError(path, f"not valid JSON ({exc})") from exc
     if manifest.get("format") != FORMAT:
         raise InputError(path, f"format is {manifest.get('format')!r}, expected {FORMAT!r}")
+    if manifest.get("version") not in READABLE_VERSIONS:
+        raise InputError(path, f"format version {manifest.get('version')!r}: this fasprep reads versions "
+                               f"{', '.join(map(str, READABLE_VERSIONS))}; rebuild it with this fasprep "
+                               f"(fasprep build DATASET RAW OUT) or read it with the fasprep that wrote it "
+                               f"({manifest.get('fasprep_version', 'unknown')})")
     return manifest
 
 
@@ -473,8 +536,9 @@ def open_video(out: str | os.PathLike, video_id: str, manifest: dict | None = No
         yield f[group_name(video_id)]
 
 
-def check_group(group: h5py.Group, *, depth_size: int, crop_size: int, n_bins: int) -> list[str]:
-    """Schema problems of one video group (empty list = conforms)."""
+def check_group(group: h5py.Group, *, depth_size: int, crop_size: int, n_bins: int,
+                version: int = FORMAT_VERSION) -> list[str]:
+    """Schema problems of one video group (empty list = conforms) against format ``version``."""
     problems = []
     name = group.name
     if "frames" not in group:
@@ -498,7 +562,12 @@ def check_group(group: h5py.Group, *, depth_size: int, crop_size: int, n_bins: i
             problems.append(f"{name}/{ds_name}: {ds.shape} {ds.dtype}, expected {want} {np.dtype(dtype)}")
     if "rppg_fft" not in group or group["rppg_fft"].shape != (n_bins,):
         problems.append(f"{name}/rppg_fft: missing or not ({n_bins},)")
-    missing = [a for a in GROUP_ATTRS if a not in group.attrs]
+    if version == 1:
+        wanted = list(GROUP_ATTRS_V1)
+    else:
+        codes = str(group.attrs.get("codes", ""))
+        wanted = [a for a, f in ATTR_SCHEMA.items() if f.required] + [c for c in codes.split(",") if c]
+    missing = [a for a in wanted if a not in group.attrs]
     if missing:
         problems.append(f"{name}: missing attributes {', '.join(missing)}")
     return problems
@@ -544,9 +613,17 @@ def verify(out: str | os.PathLike, *, progress: bool = False) -> tuple[list[str]
                         problems.append(f"{info['path']}: no group for {vid}")
                         continue
                     problems += check_group(f[group_name(vid)], depth_size=config["depth_size"],
-                                            crop_size=config["crop_size"], n_bins=config["rppg_bins"])
+                                            crop_size=config["crop_size"], n_bins=config["rppg_bins"],
+                                            version=manifest["version"])
         except OSError as exc:
             problems.append(f"{info['path']}: cannot be read as HDF5 ({exc})")
+    if manifest["version"] >= 2:
+        wanted = [k for k, f in MANIFEST_VIDEO_SCHEMA.items() if f.required]
+        lacking = {vid: [k for k in wanted if k not in rec] for vid, rec in videos.items()}
+        lacking = {vid: keys for vid, keys in lacking.items() if keys}
+        if lacking:
+            vid, keys = next(iter(lacking.items()))
+            problems.append(f"manifest.json: {len(lacking)} videos lack fields, e.g. {vid}: {', '.join(keys)}")
     failed = {v for v, r in videos.items() if r["status"] != "ok"}
     proto_root = out / "protocols"
     if not proto_root.is_dir():

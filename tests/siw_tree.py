@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import os
 import zlib
-from pathlib import Path
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
-
-from fasprep.mock_siw import MockVideo, make_siw_tree
 from videos import dominant_rate_bpm, welltory_pulse
+
+from fasprep.synth.mock_tree import MockVideo, make_siw_tree
 
 DATA = Path(__file__).resolve().parent / "data"
 SIW_FILES = DATA / "siw" / "siw_files.txt"

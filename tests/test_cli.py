@@ -125,7 +125,8 @@ def test_build_siw_dry_run_over_the_real_release_list(tmp_path):
     """`--dry-run` over placeholders of all 4,469 real SiW ids: protocols and plan, no decoding."""
     import time
 
-    from fasprep.datasets import read_protocol, scan_siw, siw_protocols
+    from fasprep.datasets import read_protocol
+    from fasprep.datasets.siw import scan_siw, siw_protocols
 
     ids_file = Path(__file__).resolve().parent / "data" / "siw" / "siw_files.txt"
     raw = tmp_path / "SiW_release"

@@ -18,12 +18,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import siw_tree  # noqa: E402
-from fasprep.build import BuildConfig, build  # noqa: E402
-from fasprep.mock_siw import make_siw_tree, mock_video_ids  # noqa: E402
+
 from fasmodel.data import ClipDataset  # noqa: E402
 from fasmodel.evaluate import evaluate_checkpoint  # noqa: E402
 from fasmodel.report import protocol_table  # noqa: E402
 from fasmodel.train import TrainConfig, load_checkpoint, train  # noqa: E402
+from fasprep.build import BuildConfig, build  # noqa: E402
+from fasprep.synth.mock_tree import make_siw_tree, mock_video_ids  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,7 @@ from build_content import assert_same_content, content
 
 from fasprep import shards
 from fasprep.build import BuildConfig, _locked, build
-from fasprep.mock_siw import make_siw_tree
+from fasprep.synth.mock_tree import make_siw_tree
 
 pytestmark = pytest.mark.slow
 
@@ -455,7 +455,7 @@ def test_process_video_leaves_the_callers_opencv_threads_alone(tiny_tree, tmp_pa
     import cv2
 
     from fasprep.build import process_video
-    from fasprep.datasets import scan_siw
+    from fasprep.datasets.siw import scan_siw
 
     record = next(r for r in scan_siw(tiny_tree).records if r.label == "live")
     before = cv2.getNumThreads()

@@ -23,7 +23,8 @@ def _labels(T: int, S: int = 32, F: int = 50, seed: int = 0) -> dict:
     }
 
 
-_ATTRS = {"label": "live", "subject": 3, "sensor": 1, "medium": 1, "session": 1, "fps": 30.0, "hr_bpm": 72.0,
+_ATTRS = {"dataset": "siw", "split": "Train", "label": "live", "attack": "live", "subject": 3, "sensor": 1,
+          "medium": 1, "session": 1, "codes": "sensor,medium,session", "fps": 30.0, "rotation_deg": 0, "hr_bpm": 72.0,
           "snr_db": 3.0, "source": "Train/live/003/003-1-1-1-1.mov", "n_frames_source": 12, "fit_rmse_px": 1.5}
 
 
@@ -59,6 +60,7 @@ def test_part_round_trip(tmp_path, codec):
             assert 0 < mse and 10 * np.log10(255 ** 2 / mse) > 30
         assert g["depth"].dtype == np.float16 and g["frames"].attrs["codec"] == codec
         assert g.attrs["label"] == "live" and g.attrs["hr_bpm"] == 72.0
+        assert dict(g.attrs) == _ATTRS  # every attribute, the dataset's codes included
 
 
 def test_part_is_not_published_on_error(tmp_path):
@@ -88,10 +90,11 @@ def test_shards_are_bounded_and_verified(tmp_path):
     infos = writer.commit()
     assert [i.n_videos for i in infos] == [2, 2, 1]
     assert sorted(set(where.values())) == [i.path for i in infos]
-    manifest = {"format": shards.FORMAT, "version": 1, "dataset": "siw",
+    manifest = {"format": shards.FORMAT, "version": shards.FORMAT_VERSION, "dataset": "siw",
                 "config": {"depth_size": 32, "crop_size": 64, "rppg_bins": 50}, "config_hash": "x",
-                "videos": {v: {"shard": where[v], "status": "ok", "error": None, "n_frames": 12, "label": "live"}
-                           for v in ids},
+                "videos": {v: {"shard": where[v], "status": "ok", "error": None, "n_frames": 12, "label": "live",
+                               "attack": "live", "split": "Train", "subject": 3, "hr_bpm": 72.0, "snr_db": 3.0,
+                               "bytes": 1} for v in ids},
                 "shards": [vars(i) for i in infos]}
     shards.write_manifest(out, manifest)
     (out / "protocols" / "siw-p1").mkdir(parents=True)
@@ -100,6 +103,12 @@ def test_shards_are_bounded_and_verified(tmp_path):
     assert shards.verify(out) == ([], [])
     with shards.open_video(out, ids[3]) as g:
         assert g["depth"].shape == (12, 32, 32)
+    # a version-2 manifest without a video's split and subject is a problem
+    del manifest["videos"][ids[0]]["split"], manifest["videos"][ids[0]]["subject"]
+    shards.write_manifest(out, manifest)
+    assert shards.verify(out)[0] == [f"manifest.json: 1 videos lack fields, e.g. {ids[0]}: split, subject"]
+    manifest["videos"][ids[0]].update(split="Train", subject=3)
+    shards.write_manifest(out, manifest)
 
     # A protocol listing a video the build does not have is a problem.
     (out / "protocols" / "siw-p1" / "test.csv").write_text("video_id,label,max_frames\nTest/live/999/x,live,\n")
@@ -125,7 +134,7 @@ def test_verify_reports_schema_problems(tmp_path):
     with h5py.File(part, "r") as f:
         path = writer.write(vid, f[shards.group_name(vid)], 1)
     infos = writer.commit()
-    shards.write_manifest(out, {"format": shards.FORMAT, "dataset": "siw",
+    shards.write_manifest(out, {"format": shards.FORMAT, "version": shards.FORMAT_VERSION, "dataset": "siw",
                                 "config": {"depth_size": 32, "crop_size": 64, "rppg_bins": 50},
                                 "videos": {vid: {"shard": path, "status": "ok"}},
                                 "shards": [vars(i) for i in infos]})

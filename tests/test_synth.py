@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from fasprep import attacks, mock_siw
 from fasprep.errors import InputError
 from fasprep.face import FaceTracker
 from fasprep.io import iter_frames
 from fasprep.rppg import rppg_gt
-from fasprep.synth import animate_face, synthetic_ppg
+from fasprep.synth import animate_face, attacks, synthetic_ppg
+from fasprep.synth import mock_tree as mock_siw
 
 FPS = 30.0
 SIZE = (640, 360)

@@ -14,9 +14,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fasprep.datasets import (DATASETS, LABELS, ProtocolRow, Scan, VideoRecord, count_face_rows,
-                              format_plan, parse_siw_name, plan, read_face_boxes, read_protocol,
-                              scan_siw, siw_protocols, write_protocols)
+from fasprep.datasets import (
+    DATASETS,
+    LABELS,
+    ProtocolRow,
+    Scan,
+    VideoRecord,
+    format_plan,
+    plan,
+    read_protocol,
+    write_protocols,
+)
+from fasprep.datasets.siw import (
+    count_face_rows,
+    parse_siw_name,
+    read_face_boxes,
+    scan_siw,
+    siw_protocols,
+)
 from fasprep.errors import DatasetLayoutError, InputError
 
 SIW_FILES = Path(__file__).resolve().parent / "data" / "siw" / "siw_files.txt"
@@ -128,7 +143,7 @@ def test_scan_finds_every_real_id(scan, siw_tree, ids):
     for r in scan.records:
         assert r.path == scan.root / f"{r.video_id}.mov" and r.path.is_file()
         c = codes_of(r.video_id)
-        assert (r.subject, r.medium, r.label) == (c["subject"], c["medium"], c["label"])
+        assert (r.subject, r.codes["medium"], r.label) == (c["subject"], c["medium"], c["label"])
 
 
 def test_scan_reports_unknown_files(scan):
@@ -140,9 +155,11 @@ def test_scan_keeps_the_dot_m_quirk(scan, ids):
     assert len(quirks) == sum(v.endswith(".m") for v in ids) == 16
     r = next(r for r in quirks if r.video_id == "Test/live/153/153-2-1-1-1.m")
     assert r.path.name == "153-2-1-1-1.m.mov"
-    assert (r.split, r.label, r.subject, r.sensor, r.type, r.medium, r.session) == \
-        ("Test", "live", 153, 2, 1, 1, 1)
-    assert r.attrs == {"label": "live", "subject": 153, "sensor": 2, "medium": 1, "session": 1}
+    assert (r.split, r.label, r.subject, r.attack, r.dataset) == ("Test", "live", 153, "live", "siw")
+    assert r.codes == {"sensor": 2, "type": 1, "medium": 1, "session": 1}
+    # the version-1 attributes, unchanged, plus the generic ones of format version 2
+    assert r.attrs == {"label": "live", "subject": 153, "sensor": 2, "medium": 1, "session": 1, "type": 1,
+                       "dataset": "siw", "split": "Test", "attack": "live", "codes": "sensor,type,medium,session"}
 
 
 def test_scan_accepts_the_release_folder_itself(scan, siw_tree):
@@ -195,6 +212,12 @@ def test_scan_resolves_inconsistencies_by_the_name(tmp_path):
 def test_registry():
     siw = DATASETS["siw"]
     assert siw.name == "siw" and siw.scan is scan_siw and siw.protocols is siw_protocols
+    assert list(DATASETS) == ["siw", "oulu-npu", "folder"]
+    from fasprep.cli import build_cmd, demo_cmd
+
+    for command in (build_cmd, demo_cmd):  # the CLI offers every registered dataset
+        choice = next(p for p in command.params if p.name == "dataset")
+        assert list(choice.type.choices) == list(DATASETS)
 
 
 # ---------------------------------------------------------------------------------- protocols
@@ -378,15 +401,16 @@ def test_empty_face_file(tmp_path):
 
 def test_plan_counts(scan, protocols, siw_tree, ids):
     _, frames = siw_tree
-    p = plan(scan, protocols)
+    p = plan(scan, protocols, count_frames=DATASETS["siw"].count_frames)
     assert p["n_videos"] == len(ids)
     for split in ("Train", "Test"):
         for label in LABELS:
             assert p["videos"][split][label] == sum(
                 1 for v in ids if codes_of(v)["split"] == split and codes_of(v)["label"] == label)
-    assert p["mediums"]["Test"]["replay"] == dict(sorted(Counter(
-        codes_of(v)["medium"] for v in ids
-        if codes_of(v)["split"] == "Test" and codes_of(v)["label"] == "replay").items()))
+    assert {a: n for a, n in p["attacks"]["Test"].items() if a.startswith("replay")} == {
+        f"replay-{m}": n for m, n in sorted(Counter(
+            codes_of(v)["medium"] for v in ids
+            if codes_of(v)["split"] == "Test" and codes_of(v)["label"] == "replay").items())}
     assert p["protocols"]["siw-p1"] == {"train": 2416, "test": 2053}
     assert p["max_frames"] == {"siw-p1": {"train": [60]}}
     assert p["videos_with_frames"] == len(frames) == -(-len(ids) // FACE_EVERY)
@@ -396,7 +420,7 @@ def test_plan_counts(scan, protocols, siw_tree, ids):
     assert p["estimated_bytes"] == round(p["frames_estimated"] * 25_000)
     assert p["unknown"] == scan.unknown
 
-    half = plan(scan, protocols, bytes_per_frame=10_000, frame_stride=2)
+    half = plan(scan, protocols, count_frames=DATASETS["siw"].count_frames, bytes_per_frame=10_000, frame_stride=2)
     assert half["estimated_bytes"] == -(-p["frames_estimated"] // 2) * 10_000
 
     text = format_plan(p)
@@ -412,9 +436,8 @@ def test_plan_counts(scan, protocols, siw_tree, ids):
 
 
 def test_plan_without_face_files(tmp_path):
-    rec = VideoRecord("Train/live/003/003-1-1-1-1", tmp_path / "v.mov", "Train", "live",
-                      3, 1, 1, 1, 1, None)
-    p = plan(Scan(tmp_path, [rec], [], []), {}, nominal_frames=450)
+    rec = VideoRecord("Train/live/003/003-1-1-1-1", tmp_path / "v.mov", "Train", "live", 3)
+    p = plan(Scan(tmp_path, [rec], [], []), {}, count_frames=DATASETS["siw"].count_frames, nominal_frames=450)
     assert p["frames_known"] is None and p["videos_with_frames"] == 0
     assert p["frames_estimated"] == 450 and p["estimated_bytes"] == 450 * 25_000
     text = format_plan(p)
@@ -423,9 +446,9 @@ def test_plan_without_face_files(tmp_path):
 
 
 def test_plan_reports_unreadable_face_files(tmp_path):
-    rec = VideoRecord("Train/live/003/003-1-1-1-1", tmp_path / "v.mov", "Train", "live",
-                      3, 1, 1, 1, 1, tmp_path / "gone.face")
-    p = plan(Scan(tmp_path, [rec], [], []), {})
+    rec = VideoRecord("Train/live/003/003-1-1-1-1", tmp_path / "v.mov", "Train", "live", 3,
+                      face_path=tmp_path / "gone.face", dataset="siw")
+    p = plan(Scan(tmp_path, [rec], [], []), {}, count_frames=DATASETS["siw"].count_frames)
     assert p["videos_with_frames"] == 0
     assert p["warnings"] == [f"{rec.video_id}: face file not counted: {tmp_path / 'gone.face'}: no such file"]
 
@@ -436,7 +459,7 @@ def test_dry_run_speed(siw_tree, tmp_path):
     s = scan_siw(siw_tree[0])
     protocols = siw_protocols(s.records)
     paths = write_protocols(tmp_path, protocols)
-    text = format_plan(plan(s, protocols))
+    text = format_plan(plan(s, protocols, count_frames=DATASETS["siw"].count_frames))
     seconds = time.perf_counter() - t0
     print(f"dry run of {len(s.records)} videos: {seconds:.3f} s")
     assert len(s.records) == 4469 and len(paths) == 14 and text

@@ -37,7 +37,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 #: Height of the photo on the sheet at the rest pose, in frame heights (a print).
 PRINT_PHOTO_HEIGHT = 0.8

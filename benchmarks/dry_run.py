@@ -1,0 +1,78 @@
+"""Seconds of `fasprep build DATASET RAW OUT --dry-run` over placeholders of whole releases.
+
+    python benchmarks/dry_run.py [--workdir bench-out/dry-run]
+
+Writes empty files named like the OULU-NPU release (4,950 videos, an eye-position file beside
+each) and the SiW release (the 4,469 real ids of tests/data/siw/siw_files.txt, a .face file
+beside each), then times the dry run of each in a fresh process (imports included: what a user
+waits for), three times, and prints the median seconds, videos per second and the OULU/SiW ratio
+(SiW measured in the same run is the baseline). The issue's bound: under 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def oulu_tree(root: Path) -> int:
+    n = 0
+    for split, users in (("Train", range(1, 21)), ("Dev", range(21, 36)), ("Test", range(36, 56))):
+        folder = root / f"{split}_files"
+        folder.mkdir(parents=True, exist_ok=True)
+        for p in range(1, 7):
+            for s in range(1, 4):
+                for u in users:
+                    for f in range(1, 6):
+                        (folder / f"{p}_{s}_{u:02d}_{f}.avi").touch()
+                        (folder / f"{p}_{s}_{u:02d}_{f}.txt").write_text("0,100,200,160,200\n" * 10)
+                        n += 1
+    return n
+
+
+def siw_tree(root: Path) -> int:
+    ids = (REPO / "tests" / "data" / "siw" / "siw_files.txt").read_text().split()
+    for vid in ids:
+        p = root / f"{vid}.mov"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.touch()
+        p.with_suffix(".face").write_text("10 20 110 140\n" * 10)
+    return len(ids)
+
+
+def time_dry_run(dataset: str, raw: Path, out: Path, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        shutil.rmtree(out, ignore_errors=True)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "fasprep", "build", dataset, str(raw), str(out), "--dry-run"],
+                       check=True, capture_output=True, cwd=REPO)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, default=Path("bench-out/dry-run"), help="Where the placeholder trees go.")
+    ap.add_argument("--repeats", type=int, default=3, help="Runs per dataset (the median is printed).")
+    args = ap.parse_args()
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    results = {}
+    for dataset, make in (("siw", siw_tree), ("oulu-npu", oulu_tree)):
+        raw = args.workdir / dataset / "raw"
+        n = make(raw)
+        seconds = time_dry_run(dataset, raw, args.workdir / dataset / "out", args.repeats)
+        results[dataset] = seconds
+        print(f"{dataset:9s} {n:5d} videos: dry run {seconds:.2f} s (median of {args.repeats}), {n / seconds:,.0f} videos/s")
+    print(f"oulu-npu / siw (baseline, same run): {results['oulu-npu'] / results['siw']:.2f}x; bound: < 30 s")
+
+
+if __name__ == "__main__":
+    main()
