@@ -48,7 +48,6 @@ from typing import Callable, Iterator
 
 import h5py
 import numpy as np
-from tqdm import tqdm
 
 from . import __version__
 from . import depth as dp
@@ -57,6 +56,7 @@ from .depth_labels import DEPTH_SOURCES, label_frames
 from .errors import FasprepError, InputError, OutputError
 from .face import FaceTracker, crop_square, skin_mean_rgb
 from .io import MIN_DECODED_SHARE, atomic_path, iter_frames, probe_video
+from .progress import progress_bar
 from .rppg import analyse_trace
 from .shards import (
     CODECS,
@@ -566,8 +566,7 @@ def build(dataset: str | Dataset, raw: str | os.PathLike, out: str | os.PathLike
         task = _Task(out=str(out), config=config, sfm_dir=sfm_dir, run_id=run_id, build_pid=os.getpid(),
                      local=backend == "loky")
         failures_now = 0
-        bar = tqdm(total=len(todo), desc=f"build {dataset}", unit="video", disable=not progress or not todo,
-                   file=sys.stderr, dynamic_ncols=True)
+        bar = progress_bar(total=len(todo), desc=f"build {dataset}", unit="video", enabled=progress and bool(todo))
         frames, t0 = 0, time.perf_counter()
         finished: set[str] = set()
 
@@ -767,7 +766,7 @@ def _write_shards(out, dataset, ok, markers, old, shard_bytes, config, progress)
     locations = {}
     open_shards: dict[str, h5py.File] = {}
     try:
-        for vid in tqdm(ok, desc="pack", unit="video", disable=not progress, leave=False, file=sys.stderr):
+        for vid in progress_bar(ok, desc="pack", unit="video", enabled=progress):
             part = part_paths(out, vid)[0]
             if part.is_file():
                 with h5py.File(part, "r") as f:

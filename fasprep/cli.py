@@ -84,6 +84,29 @@ def main(verbose: bool) -> None:
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
+PROGRESS_HELP = "Report progress on stderr: a bar on a terminal, else a plain line every 30 s.  [default: on]"
+
+
+def _progress_option(f):
+    return click.option("--progress/--no-progress", default=True, help=PROGRESS_HELP)(f)
+
+
+def _renamed(old: str, new: str, dest: str, **kw):
+    """A hidden option under its old name, kept for one release: its value goes to ``dest`` (the
+    option's new name ``new``) with a warning. The command reads it with :func:`_take_renamed`."""
+    def callback(ctx, param, value):
+        if value is not None:
+            click.echo(f"fasprep: warning: {old} is now {new}; the old name goes in the next release", err=True)
+            ctx.meta.setdefault("fasprep_renamed", {})[dest] = value
+
+    return click.option(old, hidden=True, expose_value=False, default=None, callback=callback, **kw)
+
+
+def _take_renamed(opts: dict) -> dict:
+    """``opts`` with the values given under old option names (:func:`_renamed`) put in."""
+    return {**opts, **click.get_current_context().meta.get("fasprep_renamed", {})}
+
+
 def _band(ctx, param, value):
     lo, hi = value
     if not 0 < lo < hi:
@@ -131,25 +154,30 @@ def _summary_lines(result) -> list[str]:
     return lines
 
 
-def _write_outputs(result, out: str | None, plot: str | None) -> list[Path]:
+def _write_outputs(result, out_dir: Path | None, png: Path | None) -> list[Path]:
     from .report import plot_rppg, write_rppg_csv, write_rppg_npz
 
     written = []
-    if out:
-        written += [write_rppg_csv(result, f"{out}.csv"), write_rppg_npz(result, f"{out}.npz")]
-    if plot:
-        written.append(plot_rppg(result, plot))
+    if out_dir:
+        stem = Path(out_dir) / f"{Path(result.source).stem}_rppg"
+        written += [write_rppg_csv(result, f"{stem}.csv"), write_rppg_npz(result, f"{stem}.npz"),
+                    plot_rppg(result, f"{stem}.png")]
+    if png:
+        written.append(plot_rppg(result, png))
     return written
 
 
-@main.command("rppg-gt")
+@main.command("rppg-gt", short_help="rPPG ground truth of a face video: pulse, HR, SNR, label spectrum.")
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
-@click.option("--out", metavar="PREFIX", help="Write PREFIX.csv (per frame) and PREFIX.npz (arrays).")
-@click.option("--plot", metavar="PNG", help="Write a plot: pulse, spectrum with the HR peak, HR track.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the outputs: <name>_rppg.csv (per frame), .npz (arrays) and .png (plot).")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the plot (pulse, spectrum with the HR peak, HR track) to this file.")
+@_renamed("--plot", "--png", "png", type=click.Path(dir_okay=False, path_type=Path))
+@_progress_option
 @_rppg_options
-def rppg_gt_cmd(video, as_json, out, plot, progress, **rppg_opts):
+def rppg_gt_cmd(video, as_json, out_dir, png, progress, **rppg_opts):
     """rPPG ground truth of a face VIDEO: CHROM pulse, heart rate, SNR, HR track, label spectrum.
 
     The face is tracked with MediaPipe FaceMesh; the mean colour of the facial skin (face oval
@@ -160,14 +188,13 @@ def rppg_gt_cmd(video, as_json, out, plot, progress, **rppg_opts):
     \b
     Examples:
       fasprep rppg-gt clip.mp4
-      fasprep rppg-gt clip.mp4 --json --out clip_rppg --plot clip_rppg.png
+      fasprep rppg-gt clip.mp4 --json --out rppg-out
     """
     from .rppg import rppg_gt
 
-    if progress is None:
-        progress = sys.stderr.isatty()
+    png = _take_renamed({"png": png})["png"]
     result = rppg_gt(video, progress=progress, **_analyse_kw(**rppg_opts))
-    written = _write_outputs(result, out, plot)
+    written = _write_outputs(result, out_dir, png)
     if as_json:
         click.echo(json.dumps(result.summary()))
     else:
@@ -189,7 +216,7 @@ def _demo_pulse(ids: list[str]):
     return pulse
 
 
-@main.command("demo")
+@main.command("demo", short_help="Make a tiny dataset offline and build it, end to end.")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dataset", type=click.Choice(["siw", "oulu-npu", "folder"]), default="siw", show_default=True,
               help="Which dataset's layout, names and annotations the example tree has.")
@@ -199,7 +226,8 @@ def _demo_pulse(ids: list[str]):
               help="Videos built at once (one core each).")
 @click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Surrey Face Model folder [default: $FASPREP_SFM_DIR, then the user cache].")
-def demo_cmd(out, dataset, seconds, workers, sfm_dir):
+@_progress_option
+def demo_cmd(out, dataset, seconds, workers, sfm_dir, progress):
     """Build a tiny dataset that fasprep makes itself, offline, end to end.
 
     Makes OUT/raw: a tree in the layout of DATASET (SiW by default; OULU-NPU with portrait
@@ -248,9 +276,9 @@ def demo_cmd(out, dataset, seconds, workers, sfm_dir):
                    f"(live, print, replay)")
         make_tree(adapter, raw, videos, faces=dict(zip(subjects, demo_faces(range(1, len(subjects) + 1)).values())),
                   pulse=_demo_pulse(live), seconds=seconds, attack_seconds=seconds / 2, size=MOCK_SIZE[dataset],
-                  rotation_deg=oulu_rotation if dataset == "oulu-npu" else 0, progress=sys.stderr.isatty())
+                  rotation_deg=oulu_rotation if dataset == "oulu-npu" else 0, progress=progress)
     result = build(adapter, raw, built, config=BuildConfig(depth_source=source), workers=workers,
-                   sfm_dir=sfm_dir if source == "sfm" else None, progress=sys.stderr.isatty())
+                   sfm_dir=sfm_dir if source == "sfm" else None, progress=progress)
     click.echo(format_result(result))
     click.echo(format_summary(build_summary(built)))
     manifest = json.loads((built / "manifest.json").read_text())
@@ -321,8 +349,7 @@ def _build_options(f):
         click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Surrey Face Model folder [default: $FASPREP_SFM_DIR, then the user cache]."),
         click.option("--keep-parts", is_flag=True, help="Keep the per-video part files after packing."),
-        click.option("--progress/--no-progress", default=None,
-                     help="Progress bar on stderr [default: when a terminal]."),
+        click.option("--progress/--no-progress", default=True, help=PROGRESS_HELP),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -344,8 +371,6 @@ def _run_build(adapter, raw, out, *, workers, backend, scheduler, frame_stride, 
                progress):
     from .datasets import format_plan, plan, write_protocols
 
-    if progress is None:
-        progress = sys.stderr.isatty()
     if scheduler and backend != "dask":
         raise click.BadParameter("--scheduler needs --backend dask", param_hint="--scheduler")
     scan = adapter.scan(raw)
@@ -372,7 +397,7 @@ def _run_build(adapter, raw, out, *, workers, backend, scheduler, frame_stride, 
     sys.exit(result.exit_code)
 
 
-@main.command("build")
+@main.command("build", short_help="Build training shards of a dataset (siw, oulu-npu, folder).")
 @click.argument("dataset", type=click.Choice(["siw", "oulu-npu", "folder"]))
 @click.argument("raw", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
@@ -420,7 +445,7 @@ def build_cmd(dataset, raw, out, split_seed, split_shares, **opts):
     _run_build(adapter, raw, out, **opts)
 
 
-@main.command("build-siw")
+@main.command("build-siw", short_help="Alias of `fasprep build siw`.")
 @click.argument("raw", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @_build_options
@@ -431,7 +456,7 @@ def build_siw_cmd(raw, out, **opts):
     _run_build(get_dataset("siw"), raw, out, **opts)
 
 
-@main.command("info")
+@main.command("info", short_help="Summarise a build: counts, sizes, HR/SNR, failures.")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the text.")
 @click.option("--failures", is_flag=True,
@@ -457,9 +482,9 @@ def info_cmd(out, as_json, failures):
     click.echo(json.dumps(summary) if as_json else format_summary(summary))
 
 
-@main.command("verify")
+@main.command("verify", short_help="Check a build: checksums, schema, protocols.")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
+@_progress_option
 @click.option("--repair", is_flag=True,
               help="When manifest.json is lost or unreadable, write it again from the intact shards first.")
 def verify_cmd(out, progress, repair):
@@ -480,7 +505,7 @@ def verify_cmd(out, progress, repair):
             click.echo(f"recovered {Path(out) / 'manifest.json'}: {n_ok} video(s) in {len(manifest['shards'])} "
                        f"intact shard(s), {len(manifest['videos']) - n_ok} failed")
 
-    problems, notes = verify(out, progress=sys.stderr.isatty() if progress is None else progress)
+    problems, notes = verify(out, progress=progress)
     for note in notes:
         click.echo(f"note: {note}")
     for p in problems:
@@ -491,36 +516,40 @@ def verify_cmd(out, progress, repair):
     click.echo(f"{out}: ok")
 
 
-@main.command("preview")
+@main.command("preview", short_help="A QC sheet (PNG) of one built video.")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--video", "video_id", required=True, metavar="ID",
               help="A video_id of the build, e.g. Train/live/003/003-1-1-1-1.")
-@click.option("--out", "png", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              metavar="PNG", help="Where to write the sheet.")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the sheet [default: OUT/preview_<name>.png].")
+@_renamed("--out", "--png", "png", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--frames", type=click.IntRange(1, 16), default=6, show_default=True, help="Frames shown.")
 def preview_cmd(out, video_id, png, frames):
     """A QC sheet of one built video for a person to look at: face crops, depth overlays, the
     pulse and its label spectrum."""
     from .report import write_preview
 
+    png = _take_renamed({"png": png})["png"] or Path(out) / f"preview_{video_id.split('/')[-1]}.png"
     click.echo(f"wrote {write_preview(out, video_id, png, n_frames=frames)}")
 
 
-@main.command("depth")
+@main.command("depth", short_help="Dense depth labels of the face in an image or a video.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the outputs.")
 @click.option("--depth-source", type=click.Choice(["sfm", "mesh"]), default="sfm", show_default=True,
               help="sfm: Surrey Face Model fit (non-commercial licence); mesh: MediaPipe's own mesh (licence-clean).")
-@click.option("--size", type=click.IntRange(8, 512), default=32, show_default=True, help="Side S of the depth label.")
+@click.option("--depth-size", type=click.IntRange(8, 512), default=32, show_default=True,
+              help="Side S of the depth label.")
+@_renamed("--size", "--depth-size", "depth_size", type=click.IntRange(8, 512))
 @click.option("--crop-scale", type=click.FloatRange(1.0, 3.0), default=1.3, show_default=True,
               help="Square crop side over the face's size.")
 @click.option("--preview-size", type=click.IntRange(64, 1024), default=256, show_default=True,
               help="Side of each picture in the previews, pixels.")
 @click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Surrey Face Model folder [default: $FASPREP_SFM_DIR, then the user cache].")
-@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
-def depth_cmd(input_path, out_dir, depth_source, size, crop_scale, preview_size, sfm_dir, progress):
+@_progress_option
+def depth_cmd(input_path, out_dir, depth_source, depth_size, crop_scale, preview_size, sfm_dir, progress):
     """Dense depth labels of the face in INPUT, an image or a video.
 
     Writes OUT/<name>_depth.npz (depth (T,S,S), mask, nrr_grid (T,S,S,2), face_ok, box,
@@ -531,13 +560,12 @@ def depth_cmd(input_path, out_dir, depth_source, size, crop_scale, preview_size,
     \b
     Examples:
       fasprep depth face.jpg --out depth-out
-      fasprep depth clip.mp4 --out depth-out --depth-source mesh --size 64
+      fasprep depth clip.mp4 --out depth-out --depth-source mesh --depth-size 64
     """
     from .depth_labels import depth_labels, is_image
     from .report import write_contact_sheet, write_depth_preview
 
-    if progress is None:
-        progress = sys.stderr.isatty()
+    size = _take_renamed({"depth_size": depth_size})["depth_size"]
     labels, crops = depth_labels(input_path, source=depth_source, size=size, crop_scale=crop_scale,
                                  sfm_dir=sfm_dir, crop_px=preview_size, progress=progress)
     stem = Path(out_dir) / f"{input_path.stem}_depth"
@@ -555,12 +583,12 @@ def depth_cmd(input_path, out_dir, depth_source, size, crop_scale, preview_size,
         click.echo(f"  wrote {p}")
 
 
-@main.group("models")
+@main.group("models", short_help="The Surrey Face Model: fetch it, or say where it is.")
 def models_group():
     """Model files that fasprep cannot ship: the Surrey Face Model (SFM) for `--depth-source sfm`."""
 
 
-@models_group.command("fetch")
+@models_group.command("fetch", short_help="Download the Surrey Face Model (sha256-checked).")
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder to put the files in [default: the user cache].")
 def models_fetch_cmd(dest):
@@ -578,8 +606,9 @@ def models_fetch_cmd(dest):
         click.echo(f"use it with --sfm-dir {folder} or FASPREP_SFM_DIR={folder}")
 
 
-@models_group.command("where")
-@click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@models_group.command("where", short_help="Say which Surrey Face Model folder fasprep would use.")
+@click.option("--sfm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Check this folder instead [default: $FASPREP_SFM_DIR, then the user cache].")
 def models_where_cmd(sfm_dir):
     """Say which Surrey Face Model folder fasprep would use, after checking its files' sha256."""
     from .models import find_sfm, verify_sfm

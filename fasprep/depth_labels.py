@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from . import depth as dp
 from .errors import InputError
 from .face import FaceTracker, crop_square, mesh_triangles, to_ibug68
 from .io import atomic_path, iter_frames, probe_video
+from .progress import progress_bar
 
 DEPTH_SOURCES = ("sfm", "mesh")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -186,8 +185,8 @@ def depth_labels(path: str | os.PathLike, *, source: str = "sfm", size: int = 32
     wanted = set(np.round(np.linspace(0, max(n_est - 1, 0), keep_frames)).astype(int)) if n_est else {0}
     landmarks, crops = [], {}
     with FaceTracker(**tracker_kw) as tracker:
-        for t, frame in enumerate(tqdm(frames, total=n_est or None, desc=Path(path).name, unit="frame",
-                                       disable=not progress, file=sys.stderr, leave=False)):
+        for t, frame in enumerate(progress_bar(frames, total=n_est or None, desc=Path(path).name, unit="frame",
+                                               enabled=progress)):
             lm = tracker.landmarks(frame)
             landmarks.append(np.full((478, 3), np.nan, np.float32) if lm is None else lm)
             if t in wanted and lm is not None:

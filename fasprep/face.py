@@ -12,16 +12,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import sys
 from pathlib import Path
 from typing import Iterator
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from .errors import InputError
 from .io import VideoInfo, iter_frames, probe_video
+from .progress import progress_bar
 
 N_LANDMARKS = 478
 
@@ -334,8 +333,7 @@ def skin_trace(path: str | os.PathLike, *, progress: bool = False,
     """
     info = probe_video(path)
     rgb = []
-    bar = tqdm(total=info.n_frames or None, desc=Path(path).name, unit="frame",
-               disable=not progress, file=sys.stderr, leave=False)
+    bar = progress_bar(total=info.n_frames or None, desc=Path(path).name, unit="frame", enabled=progress)
     with bar:
         for frame, lm in track_video(path, **tracker_kw):
             rgb.append(np.full(3, np.nan) if lm is None else skin_mean_rgb(frame, lm))

@@ -584,7 +584,7 @@ def verify(out: str | os.PathLike, *, progress: bool = False) -> tuple[list[str]
         Things a user should know that are not corruption (videos that failed to build and
         that protocol files still list).
     """
-    from tqdm import tqdm
+    from .progress import progress_bar
 
     out = Path(out)
     manifest = read_manifest(out)
@@ -598,7 +598,7 @@ def verify(out: str | os.PathLike, *, progress: bool = False) -> tuple[list[str]
     listed = {s["path"] for s in manifest["shards"]}
     for shard in set(by_shard) - listed:
         problems.append(f"{shard}: holds videos in the manifest but is not in its shard list")
-    for info in tqdm(manifest["shards"], desc="verify", unit="shard", disable=not progress, leave=False):
+    for info in progress_bar(manifest["shards"], desc="verify", unit="shard", enabled=progress):
         path = out / info["path"]
         if not path.is_file():
             problems.append(f"{info['path']}: missing")

@@ -345,12 +345,12 @@ def test_info_verify_preview_cli(reference, tmp_path):
     assert "live HR" in run("info", str(out)).stdout
     vid = next(v for v, r in json.loads((out / "manifest.json").read_text())["videos"].items() if r["label"] == "live")
     png = tmp_path / "qc.png"
-    assert run("preview", str(out), "--video", vid, "--out", str(png)).returncode == 0
+    assert run("preview", str(out), "--video", vid, "--png", str(png)).returncode == 0
     import cv2
 
     sheet = cv2.imread(str(png))
     assert sheet is not None and sheet.shape[0] > 400 and sheet.shape[1] > 800
-    bad = run("preview", str(out), "--video", "Train/live/999/nope", "--out", str(png))
+    bad = run("preview", str(out), "--video", "Train/live/999/nope", "--png", str(png))
     assert bad.returncode == 2 and "not in the build" in bad.stderr
 
     # verify fails on a flipped byte, naming the shard

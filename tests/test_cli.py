@@ -34,10 +34,9 @@ def run_cli(*args):
 
 
 def test_rppg_gt_json_and_files(pulse_video, tmp_path):
-    prefix = tmp_path / "res"
-    res = CliRunner().invoke(main, ["rppg-gt", str(pulse_video), "--json", "--out", str(prefix),
-                                    "--plot", str(tmp_path / "res.png")])
+    res = CliRunner().invoke(main, ["rppg-gt", str(pulse_video), "--json", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
+    prefix = tmp_path / f"{pulse_video.stem}_rppg"
     out = json.loads(res.stdout)
     for key in ("hr_bpm", "snr_db", "fps", "n_frames", "face_frames", "method", "hr_track"):
         assert key in out
@@ -52,8 +51,19 @@ def test_rppg_gt_json_and_files(pulse_video, tmp_path):
     assert arrays["pulse"].shape == (360,) and arrays["label"].shape == (50,)
     assert arrays["spectrum"].shape == arrays["freqs"].shape
     assert np.linalg.norm(arrays["label"]) == pytest.approx(1.0, abs=1e-5)
-    png = (tmp_path / "res.png").read_bytes()
+    png = Path(f"{prefix}.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_old_option_names_still_work_with_a_warning(pulse_video, tmp_path):
+    """Renamed options keep their old spelling, hidden, for one release (here --plot -> --png)."""
+    res = subprocess.run([sys.executable, "-m", "fasprep", "rppg-gt", str(pulse_video), "--plot", str(tmp_path / "p.png")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "fasprep: warning: --plot is now --png" in res.stderr
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    assert "--plot" not in subprocess.run([sys.executable, "-m", "fasprep", "rppg-gt", "--help"],
+                                          capture_output=True, text=True).stdout
 
 
 def test_rppg_gt_human_summary(pulse_video):

@@ -190,7 +190,7 @@ def test_depth_cli(real_data, sfm_folder, tmp_path):
     for png in ("single_face_depth.png", "single_face_depth_sheet.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
-    proc = run(real_data / "images" / "astronaut.png", "--out", out, "--depth-source", "mesh", "--size", "64")
+    proc = run(real_data / "images" / "astronaut.png", "--out", out, "--depth-source", "mesh", "--depth-size", "64")
     assert proc.returncode == 0, proc.stderr
     arrays = np.load(out / "astronaut_depth.npz")
     assert arrays["depth"].shape == (1, 64, 64) and not (out / "astronaut_depth_sheet.png").exists()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -222,7 +221,7 @@ def make_tree(dataset: str | Dataset, root: str | os.PathLike, videos: Iterable[
         Codes the adapter cannot name, a subject without a photo, a photo without a face, a
         medium the attack generator does not have, a bad size or length.
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     adapter = get_dataset(dataset) if isinstance(dataset, str) else dataset
     root = Path(root)
@@ -258,8 +257,8 @@ def make_tree(dataset: str | Dataset, root: str | os.PathLike, videos: Iterable[
     points = {s: _face_points(image, s) for s, image in photos.items()}  # fails before writing
     pulse = pulse or _default_pulse(seed)
     truth = []
-    for name, label, attack, subject, codes, turn in tqdm(plans, desc=f"mock {adapter.name}", unit="video",
-                                                          disable=not progress, file=sys.stderr):
+    for name, label, attack, subject, codes, turn in progress_bar(plans, desc=f"mock {adapter.name}", unit="video",
+                                                                  enabled=progress):
         vid = name.rsplit(".", 1)[0]
         image = photos[subject]
         vseed = int(_rng(seed, vid, 1).integers(2**31))
