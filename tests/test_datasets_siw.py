@@ -7,7 +7,6 @@ the module's own parser.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -453,14 +452,11 @@ def test_plan_reports_unreadable_face_files(tmp_path):
     assert p["warnings"] == [f"{rec.video_id}: face file not counted: {tmp_path / 'gone.face'}: no such file"]
 
 
-def test_dry_run_speed(siw_tree, tmp_path):
-    """Scan, protocols, protocol files and plan of the full placeholder tree (issue: < 30 s)."""
-    t0 = time.perf_counter()
+def test_dry_run_of_the_whole_release(siw_tree, tmp_path):
+    """Scan, protocols, protocol files and plan of the full placeholder tree (its time:
+    benchmarks/dry_run.py)."""
     s = scan_siw(siw_tree[0])
     protocols = siw_protocols(s.records)
     paths = write_protocols(tmp_path, protocols)
     text = format_plan(plan(s, protocols, count_frames=DATASETS["siw"].count_frames))
-    seconds = time.perf_counter() - t0
-    print(f"dry run of {len(s.records)} videos: {seconds:.3f} s")
-    assert len(s.records) == 4469 and len(paths) == 14 and text
-    assert seconds < 30
+    assert len(s.records) == 4469 and len(paths) == 14 and f"{len(s.records):,}" in text
