@@ -84,6 +84,47 @@ def protocol_videos(out: str | os.PathLike, protocol: str, split: str, *,
     return entries
 
 
+def clip_starts(n_frames: int, span: int, max_clips: int | None = None) -> np.ndarray:
+    """Starts of the non-overlapping clips of ``span`` frames in ``n_frames``, at most ``max_clips``
+    of them, evenly spaced (evaluation and prediction).
+
+    Examples
+    --------
+    >>> clip_starts(20, 5).tolist(), clip_starts(20, 5, max_clips=2).tolist(), clip_starts(4, 5).tolist()
+    ([0, 5, 10, 15], [0, 15], [])
+    """
+    starts = np.arange(0, n_frames - span + 1, span)
+    if max_clips and len(starts) > max_clips:
+        starts = starts[np.round(np.linspace(0, len(starts) - 1, max_clips)).astype(int)]
+    return starts
+
+
+def read_clip(group: h5py.Group, start: int, clip_frames: int, stride: int = 1) -> dict:
+    """One clip of a video group (a shard's or a part file's): the arrays of a :class:`ClipDataset` item.
+
+    Returns
+    -------
+    dict: ``frames`` (Nf, H, W, 3) uint8, ``depth`` (Nf, S, S) float32, ``nrr_grid`` (Nf, S, S, 2)
+    float32 (:data:`NO_FACE_GRID` where ``face_ok`` is false), ``face_ok`` (Nf,) bool, ``times``
+    (Nf,) float32 s, ``rppg_fft`` (F,) float32, ``start`` int.
+    """
+    stop = start + (clip_frames - 1) * stride + 1
+    sel = slice(start, stop, stride)
+    face_ok = group["face_ok"][sel]
+    grid = group["nrr_grid"][sel].astype(np.float32)
+    grid[~face_ok] = NO_FACE_GRID
+    index = group["frame_index"][sel].astype(np.float64)
+    return {
+        "frames": read_frames(group, start, stop)[::stride],
+        "depth": group["depth"][sel].astype(np.float32),
+        "nrr_grid": grid,
+        "face_ok": face_ok,
+        "times": ((index - index[0]) / float(group.attrs["fps"])).astype(np.float32),
+        "rppg_fft": group["rppg_fft"][:].astype(np.float32),
+        "start": int(start),
+    }
+
+
 class ClipDataset:
     """Clips of the videos of one protocol split (a map-style torch Dataset).
 
@@ -142,9 +183,7 @@ class ClipDataset:
         for v, video in enumerate(self.videos):
             last = video.n_frames - self._span  # last possible start
             if self.clips_per_video is None:
-                starts = np.arange(0, last + 1, self._span)
-                if self.max_clips and len(starts) > self.max_clips:
-                    starts = starts[np.round(np.linspace(0, len(starts) - 1, self.max_clips)).astype(int)]
+                starts = clip_starts(video.n_frames, self._span, self.max_clips)
             else:
                 starts = np.sort(rng.integers(0, last + 1, self.clips_per_video))
             index += [(v, int(s)) for s in starts]
@@ -164,26 +203,8 @@ class ClipDataset:
     def __getitem__(self, i: int) -> dict:
         v, start = self.index[i]
         video = self.videos[v]
-        g = self._group(video)
-        stop = start + self._span
-        frames = read_frames(g, start, stop)[:: self.stride]
-        sel = slice(start, stop, self.stride)
-        face_ok = g["face_ok"][sel]
-        grid = g["nrr_grid"][sel].astype(np.float32)
-        grid[~face_ok] = NO_FACE_GRID
-        index = g["frame_index"][sel].astype(np.float64)
-        return {
-            "frames": frames,
-            "depth": g["depth"][sel].astype(np.float32),
-            "nrr_grid": grid,
-            "face_ok": face_ok,
-            "times": ((index - index[0]) / float(g.attrs["fps"])).astype(np.float32),
-            "rppg_fft": g["rppg_fft"][:].astype(np.float32),
-            "attack": int(video.label != "live"),
-            "label": video.label,
-            "video_id": video.video_id,
-            "start": start,
-        }
+        return {**read_clip(self._group(video), start, self.clip_frames, self.stride),
+                "attack": int(video.label != "live"), "label": video.label, "video_id": video.video_id}
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -142,7 +142,7 @@ def to_input(frames: np.ndarray | Tensor) -> Tensor:
     x = torch.as_tensor(frames)
     if x.dtype != torch.uint8 or x.ndim < 3 or x.shape[-1] != 3:
         raise ValueError(f"frames: expected uint8 (..., H, W, 3) RGB, got {x.dtype} {tuple(x.shape)}")
-    rgb = x.movedim(-1, -3).float() / 255.0
+    rgb = x.movedim(x.ndim - 1, x.ndim - 3).float() / 255.0  # positive dims: ONNX Transpose takes no negatives
     return torch.cat([rgb, rgb_to_hsv(rgb)], dim=-3)
 
 
@@ -213,8 +213,10 @@ class Backbone(nn.Module):
         for block in self.blocks:
             x = block(x)
             scales.append(x)
-        size = scales[-1].shape[-2:]
-        return torch.cat([F.adaptive_avg_pool2d(s, size) for s in scales], dim=1)
+        # Blocks at H/2, H/4, H/8: average pooling by 4, 2, 1 is the exact area resize to H/8
+        # (a fixed kernel, unlike adaptive pooling, exports to ONNX).
+        n = len(scales)
+        return torch.cat([F.avg_pool2d(s, 2 ** (n - 1 - i)) if i < n - 1 else s for i, s in enumerate(scales)], dim=1)
 
 
 # --- NRR layer -----------------------------------------------------------------------------------
