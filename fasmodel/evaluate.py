@@ -20,6 +20,7 @@ import csv
 import json
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,7 @@ def score_videos(model: torch.nn.Module, dataset: ClipDataset, *, device: torch.
                 spectra.setdefault(v, []).append(f)
                 targets[v] = t
     per_video = metrics.video_scores(ids, scores)
-    counts = {v: ids.count(v) for v in per_video}
+    counts = Counter(ids)
     out = {}
     for v, score in per_video.items():
         out[v] = {"label": labels[v], "score": score, "clips": counts[v]}

@@ -8,6 +8,7 @@ with 64-px crops and 8x8 depth maps so that a CPU trains on it in a minute.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -73,7 +74,7 @@ def test_clip_dataset(shards):
     assert len(test) == 16 * 4 and {v for v, _ in test.index} == set(range(16))
     # a clip longer than the attacks (2.5 s = 75 frames): they are left out, each with its reason
     long = ClipDataset(shards, "siw-p2-1", "test", clip_frames=20, stride=4)
-    assert {v.label for v in long.videos} == {"live"} and len(long.skipped) == 4
+    assert {v.label for v in long.videos} == {"live"} and len(long.skipped) == 1  # the one replay of P2-1
     assert all("shorter than a clip of 77" in why for why in long.skipped.values())
 
 
@@ -102,7 +103,7 @@ def test_p1_frame_limit_counts_source_frames_with_frame_stride(shards, tmp_path)
 
 def _cfg(shards, **kw):
     base = dict(shards=str(shards), protocol="siw-p1", epochs=3, batch_size=8, clips_per_video=6, width=0.25,
-                num_workers=0, threads=2, lr=1e-3, seed=0)
+                num_workers=0, threads=1, lr=1e-3, seed=0)  # one thread: two on a shared CPU run far slower
     return TrainConfig(**{**base, **kw})
 
 
@@ -143,7 +144,11 @@ def test_auxiliary_model_separates_held_out_subjects(trained):
     hr = aux["heart_rate"]
     assert hr["n"] == 8 and np.isfinite(hr["mae_bpm"]) and np.isfinite(hr["constant_mae_bpm"])
     assert binary["heart_rate"] is None
-    assert 0.9 <= aux["metrics"]["auc"] <= 1 and aux["warnings"] == []  # 8 live, 4 print, 4 replay: ok
+    assert 0.9 <= aux["metrics"]["auc"] <= 1
+    # 8 live, 4 print, 4 replay videos: each rate moves in steps of >= 12.5 %, and the report says so
+    assert [w.split(":")[0] for w in aux["warnings"][:3]] == ["only 8 live presentation(s)",
+                                                               "only 4 print presentation(s)",
+                                                               "only 4 replay presentation(s)"]
 
 
 def test_checkpoint_loads_with_weights_only(trained):
@@ -241,9 +246,11 @@ def test_cli_resume_takes_the_runs_own_config(shards, tmp_path):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
     assert "--width 0.25 (the run has 0.125)" in bad.stderr and (run / "config.json").read_text() == config
     # only --epochs (and other runtime options) may change; the rest comes from config.json
-    res = subprocess.run(cli + ["--resume", "--epochs", "2", "--width", "0.125"], capture_output=True, text=True,
-                         timeout=600)
+    board = importlib.util.find_spec("tensorboard") is not None  # optional: the [tensorboard] extra
+    res = subprocess.run(cli + ["--resume", "--epochs", "2", "--width", "0.125"] + (["--tensorboard"] if board else []),
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
+    assert not board or list((run / "tb").glob("events.out.tfevents.*"))
     saved = json.loads((run / "config.json").read_text())
     assert saved["epochs"] == 2 and saved["width"] == 0.125 and saved["lr"] == 1e-3
     assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 2
@@ -273,13 +280,13 @@ def test_cli_train_eval_report(shards, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "APCER" in res.stdout and "EER threshold on the test split itself" in res.stdout
     assert "AUC" in res.stdout and "heart rate of the predicted spectrum, 8 live videos" in res.stdout
-    # P2-1 test: 8 live and 2 replay videos: too few replays for their APCER to mean much
-    assert "only 2 replay presentation(s)" in res.stdout
+    # P2-1 test: 8 live videos and 1 replay: too few for their rates to mean much
+    assert "only 1 replay presentation(s)" in res.stdout and "only 8 live" in res.stdout
     result = json.loads((run / "eval-siw-p2-1-test-epoch001.json").read_text())
     assert set(result["metrics"]["apcer_per_type"]) == {"replay"}  # P2: prints excluded
     res = subprocess.run(cli + ["report", str(run)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "| siw-p2 | auxiliary | 1 | 1 |" in res.stdout
-    assert "AUC" in res.stdout and "only 2 replay" in res.stdout
+    assert "AUC" in res.stdout and "only 1 replay" in res.stdout
     bad = subprocess.run(cli + ["train", "--shards", str(shards), "--protocol", "siw-p9", "--out", str(run)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "siw-p9" in bad.stderr and bad.stderr.count("\n") == 1
