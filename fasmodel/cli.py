@@ -14,8 +14,8 @@ from fasprep.errors import FasprepError
 from . import __version__
 
 #: What to install when torch is missing (CPU build first: an unpinned torch pulls CUDA).
-TORCH_HINT = ("fasmodel needs PyTorch: pip install torch==2.13.0 (CPU build; or the CUDA build from "
-              "pytorch.org), then pip install 'fasprep[train]'")
+TORCH_HINT = ("fasmodel needs PyTorch: pip install torch --index-url https://download.pytorch.org/whl/cpu "
+              "(the CPU build; a plain `pip install torch` pulls CUDA), then pip install 'fasprep[train]'")
 
 
 class _Cli(ErrorExitGroup):

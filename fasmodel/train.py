@@ -268,6 +268,11 @@ def train(cfg: TrainConfig, run: str | os.PathLike, *, resume: bool = False, pro
     elif last.is_file():
         raise ValueError(f"{run}: already holds a run (checkpoints/last.pt); continue it with --resume, "
                          "or train into a new --out folder")
+    # Bad shards or protocol fail here, before anything is written into the run folder.
+    clips = ClipDataset(cfg.shards, cfg.protocol, "train", clip_frames=cfg.clip_frames, stride=cfg.stride,
+                        clips_per_video=cfg.clips_per_video, seed=cfg.seed)
+    singles = ClipDataset(cfg.shards, cfg.protocol, "train", clip_frames=1, clips_per_video=cfg.clips_per_video,
+                          seed=cfg.seed + 1)
     run.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.device)
     set_threads(cfg.threads, cfg.num_workers)
@@ -285,10 +290,6 @@ def train(cfg: TrainConfig, run: str | os.PathLike, *, resume: bool = False, pro
         _set_rng_state(state["rng"])
     with atomic_path(run / "config.json") as tmp:
         tmp.write_text(json.dumps(dataclasses.asdict(cfg), indent=1) + "\n")
-    clips = ClipDataset(cfg.shards, cfg.protocol, "train", clip_frames=cfg.clip_frames, stride=cfg.stride,
-                        clips_per_video=cfg.clips_per_video, seed=cfg.seed)
-    singles = ClipDataset(cfg.shards, cfg.protocol, "train", clip_frames=1, clips_per_video=cfg.clips_per_video,
-                          seed=cfg.seed + 1)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     board = _tensorboard(run) if cfg.tensorboard else None
     for epoch in range(start_epoch, cfg.epochs):
