@@ -23,6 +23,7 @@ axis is dynamic; Nf is fixed at export (the checkpoint's clip length).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -79,8 +80,12 @@ def export_onnx(checkpoint: str | os.PathLike, path: str | os.PathLike) -> Path:
     inputs, names = input_names(state), output_names(state)
     axes = {n: {0: "batch"} for n in inputs + names}
     path = Path(path)
-    with atomic_path(path) as tmp, torch.no_grad():
-        # The TorchScript exporter: the dynamo one needs onnxscript, one more dependency.
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter: the dynamo one needs onnxscript, one more dependency. Its
+        # deprecation and tracer notes (shape checks traced as constants: Nf and the crop size
+        # are fixed in the graph, as documented) say nothing the user can act on.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(model, example_inputs(state, batch=2)[:len(inputs)], str(tmp), input_names=inputs,
                           output_names=names, dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     return path
