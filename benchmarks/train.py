@@ -122,7 +122,8 @@ def main() -> None:
     else:
         memory = f"peak RSS {peak_rss_mib():,.0f} MiB (+{peak_rss_mib() - rss0:,.0f} MiB over the loader benchmark)"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"fasmodel training throughput: clips of {a.clip_frames} x 256x256 frames (stride {a.stride}), "
+    side = dataset[0]["frames"].shape[1]
+    print(f"fasmodel training throughput: clips of {a.clip_frames} x {side}x{side} frames (stride {a.stride}), "
           f"batch {a.batch_size}, width {a.width:g}, rPPG head {a.rppg_head}, {name}")
     print(f"  loader, 0 workers:         {load0:10.3g} clips/s")
     print(f"  loader, 2 workers:         {load2:10.3g} clips/s")
