@@ -1,6 +1,7 @@
 """Is the model or the data the bottleneck? Loader clips/s against train-step clips/s.
 
-    python benchmarks/train.py [--workdir bench-out/train] [--width 1.0] [--device auto] [--steps 3]
+    python benchmarks/train.py [--workdir bench-out/train] [--width 1.0] [--device auto|cpu|cuda] [--steps 3]
+                               [--clip-frames 5 --stride 1 --rppg-head spectrum]
 
 Builds (once, cached in WORKDIR) shards of a small mock SiW tree at the paper's sizes: 256-px
 JPEG crops, 32x32 depth (mesh source: needs no model files). Then prints, in one run:
@@ -10,7 +11,11 @@ JPEG crops, 32x32 depth (mesh source: needs no model files). Then prints, in one
 - model train-step clips/s: forward, backward and Adam step of the auxiliary CNN-RNN on batches
   of real clips (bf16 autocast on CUDA), sequence stream;
 - their ratio (target: loader with 2 workers >= 3x the step rate, so the model, not the data,
-  is the bottleneck).
+  is the bottleneck);
+- memory of a training step: peak CUDA memory allocated (``--device cuda``), or the growth of
+  the process's peak RSS over the step benchmark on the CPU.
+
+``--device cuda`` runs the same steps on a GPU in bf16 autocast (the step rate quoted in README).
 """
 
 from __future__ import annotations
@@ -52,11 +57,18 @@ def loader_rate(dataset, *, workers: int, batch_size: int, batches: int) -> floa
     return n / (time.perf_counter() - t0)
 
 
-def step_rate(shards: Path, dataset, *, width: float, device: torch.device, batch_size: int, steps: int) -> float:
+def peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def step_rate(shards: Path, dataset, *, width: float, device: torch.device, batch_size: int, steps: int,
+              rppg_head: str = "spectrum") -> float:
     from fasmodel.losses import total_loss
     from fasmodel.train import model_for_shards, to_device
 
-    model = model_for_shards(shards, "auxiliary", width=width).to(device)
+    model = model_for_shards(shards, "auxiliary", width=width, rppg_head=rppg_head).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=batch_size)))
     batch = to_device(batch, device)
@@ -64,7 +76,8 @@ def step_rate(shards: Path, dataset, *, width: float, device: torch.device, batc
 
     def step():
         with autocast:
-            loss = total_loss(model(batch["frames"], batch["nrr_grid"]), batch, stream="sequence")["loss"]
+            loss = total_loss(model(batch["frames"], batch["nrr_grid"], batch["times"]), batch,
+                              stream="sequence")["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -91,19 +104,32 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--batches", type=int, default=20, help="loader batches timed")
+    ap.add_argument("--clip-frames", type=int, default=5)
+    ap.add_argument("--stride", type=int, default=1)
+    ap.add_argument("--rppg-head", default="spectrum", choices=["spectrum", "signal"])
     a = ap.parse_args()
     shards = make_shards(a.workdir)
-    dataset = ClipDataset(shards, "siw-p1", "test", clip_frames=5, clips_per_video=40, seed=0)
+    dataset = ClipDataset(shards, "siw-p1", "test", clip_frames=a.clip_frames, stride=a.stride, clips_per_video=40,
+                          seed=0)
     device = pick_device(a.device)
     load0 = loader_rate(dataset, workers=0, batch_size=a.batch_size, batches=a.batches)
     load2 = loader_rate(dataset, workers=2, batch_size=a.batch_size, batches=a.batches)
-    steps = step_rate(shards, dataset, width=a.width, device=device, batch_size=a.batch_size, steps=a.steps)
+    rss0 = peak_rss_mib()
+    steps = step_rate(shards, dataset, width=a.width, device=device, batch_size=a.batch_size, steps=a.steps,
+                      rppg_head=a.rppg_head)
+    if device.type == "cuda":
+        memory = f"peak CUDA memory {torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MiB"
+    else:
+        memory = f"peak RSS {peak_rss_mib():,.0f} MiB (+{peak_rss_mib() - rss0:,.0f} MiB over the loader benchmark)"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"fasmodel training throughput: clips of 5 x 256x256 frames, batch {a.batch_size}, width {a.width:g}, {name}")
+    side = dataset[0]["frames"].shape[1]
+    print(f"fasmodel training throughput: clips of {a.clip_frames} x {side}x{side} frames (stride {a.stride}), "
+          f"batch {a.batch_size}, width {a.width:g}, rPPG head {a.rppg_head}, {name}")
     print(f"  loader, 0 workers:         {load0:10.3g} clips/s")
     print(f"  loader, 2 workers:         {load2:10.3g} clips/s")
     print(f"  train step (auxiliary{', bf16' if device.type == 'cuda' else ''}): {steps:10.3g} clips/s")
     print(f"  loader (2 workers) / step: {load2 / steps:10.3g}x  (target >= 3: the model is the bottleneck)")
+    print(f"  training step memory:      {memory}")
 
 
 if __name__ == "__main__":

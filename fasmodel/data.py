@@ -1,8 +1,18 @@
 """Training clips from fasprep shards: a torch Dataset over a build folder, a protocol and a split.
 
-A sample is ``clip_frames`` (Nf) frames of one video, ``stride`` apart, with their depth maps,
-NRR grids and face flags, the video's rPPG label spectrum and its label. Frames stay uint8 RGB
-here (the model converts them to RGB+HSV on its device: a quarter of the bytes to move).
+A sample is ``clip_frames`` (Nf) frames of one video, ``stride`` stored frames apart, with their
+depth maps, NRR grids, face flags and times, the video's rPPG label spectrum and its label.
+Frames stay uint8 RGB here (the model converts them to RGB+HSV on its device: a quarter of the
+bytes to move).
+
+A protocol's frame limit (SiW P1 trains on the first 60 frames) counts *source* frames,
+whatever the build's ``--frame-stride``: only stored frames whose ``frame_index`` is below it
+are used, and a clip lies entirely within them.
+
+Frames without a face (``face_ok`` false) have no depth label (the depth loss leaves them
+out) and no registration: their NRR grid is set to :data:`NO_FACE_GRID`, outside the crop, so
+the NRR layer samples zeros for them (the build stores the crop centre there, which would feed
+the RNN one constant pixel). Nothing here is NaN.
 
 HDF5 files are opened lazily, in the process that reads them (a DataLoader worker), never
 before the fork; JPEG decoding happens there too. Clip positions are drawn from ``seed`` and
@@ -24,30 +34,95 @@ from fasprep.shards import group_name, read_frames, read_manifest
 
 log = logging.getLogger(__name__)
 
+#: NRR grid value of frames without a face: outside [-1, 1], so grid_sample reads zeros there.
+NO_FACE_GRID = -2.0
+
 
 @dataclass(frozen=True)
 class VideoEntry:
     video_id: str
     label: str  # live | print | replay
     shard: str  # path relative to the build folder
-    n_frames: int  # frames usable (max_frames of the protocol applied)
+    n_frames: int  # stored frames usable (the protocol's max_frames applied, in source frames)
 
 
-def protocol_videos(out: str | os.PathLike, protocol: str, split: str) -> list[VideoEntry]:
-    """The built videos of a protocol split; videos that failed to build are left out (logged)."""
+def usable_frames(n_stored: int, max_frames: int | None, frame_stride: int) -> int:
+    """Stored frames within a protocol's limit of ``max_frames`` *source* frames.
+
+    A build keeps source frames 0, K, 2K, ... (K = ``frame_stride``), so the stored frames
+    with a source index below ``max_frames`` are the first ceil(max_frames / K).
+
+    Examples
+    --------
+    >>> usable_frames(150, 60, 1), usable_frames(50, 60, 3), usable_frames(150, None, 3)
+    (60, 20, 150)
+    """
+    if max_frames is None:
+        return int(n_stored)
+    return int(min(n_stored, -(-int(max_frames) // int(frame_stride))))
+
+
+def protocol_videos(out: str | os.PathLike, protocol: str, split: str, *,
+                    skipped: dict[str, str] | None = None) -> list[VideoEntry]:
+    """The built videos of a protocol split; videos that failed to build are left out (logged,
+    and recorded in ``skipped`` {video_id: reason} when given)."""
     manifest = read_manifest(out)
+    frame_stride = int(manifest["config"].get("frame_stride", 1))
     entries, missing = [], []
     for row in read_protocol(out, protocol, split):
         rec = manifest["videos"].get(row.video_id)
         if rec is None or rec["status"] != "ok":
             missing.append(row.video_id)
+            if skipped is not None:
+                skipped[row.video_id] = "not built" if rec is None else f"failed in the build: {rec.get('error')}"
             continue
-        n = rec["n_frames"] if row.max_frames is None else min(rec["n_frames"], row.max_frames)
+        n = usable_frames(rec["n_frames"], row.max_frames, frame_stride)
         entries.append(VideoEntry(row.video_id, row.label, rec["shard"], n))
     if missing:
         log.warning("%s/%s: %d videos not built (failed or missing), left out, e.g. %s", protocol, split,
                     len(missing), missing[0])
     return entries
+
+
+def clip_starts(n_frames: int, span: int, max_clips: int | None = None) -> np.ndarray:
+    """Starts of the non-overlapping clips of ``span`` frames in ``n_frames``, at most ``max_clips``
+    of them, evenly spaced (evaluation and prediction).
+
+    Examples
+    --------
+    >>> clip_starts(20, 5).tolist(), clip_starts(20, 5, max_clips=2).tolist(), clip_starts(4, 5).tolist()
+    ([0, 5, 10, 15], [0, 15], [])
+    """
+    starts = np.arange(0, n_frames - span + 1, span)
+    if max_clips and len(starts) > max_clips:
+        starts = starts[np.round(np.linspace(0, len(starts) - 1, max_clips)).astype(int)]
+    return starts
+
+
+def read_clip(group: h5py.Group, start: int, clip_frames: int, stride: int = 1) -> dict:
+    """One clip of a video group (a shard's or a part file's): the arrays of a :class:`ClipDataset` item.
+
+    Returns
+    -------
+    dict: ``frames`` (Nf, H, W, 3) uint8, ``depth`` (Nf, S, S) float32, ``nrr_grid`` (Nf, S, S, 2)
+    float32 (:data:`NO_FACE_GRID` where ``face_ok`` is false), ``face_ok`` (Nf,) bool, ``times``
+    (Nf,) float32 s, ``rppg_fft`` (F,) float32, ``start`` int.
+    """
+    stop = start + (clip_frames - 1) * stride + 1
+    sel = slice(start, stop, stride)
+    face_ok = group["face_ok"][sel]
+    grid = group["nrr_grid"][sel].astype(np.float32)
+    grid[~face_ok] = NO_FACE_GRID
+    index = group["frame_index"][sel].astype(np.float64)
+    return {
+        "frames": read_frames(group, start, stop)[::stride],
+        "depth": group["depth"][sel].astype(np.float32),
+        "nrr_grid": grid,
+        "face_ok": face_ok,
+        "times": ((index - index[0]) / float(group.attrs["fps"])).astype(np.float32),
+        "rppg_fft": group["rppg_fft"][:].astype(np.float32),
+        "start": int(start),
+    }
 
 
 class ClipDataset:
@@ -67,8 +142,13 @@ class ClipDataset:
     seed : int
 
     Each item is a dict: ``frames`` (Nf, H, W, 3) uint8 RGB, ``depth`` (Nf, S, S) float32,
-    ``nrr_grid`` (Nf, S, S, 2) float32, ``face_ok`` (Nf,) bool, ``rppg_fft`` (F,) float32,
-    ``attack`` int (0 = live, 1 = attack), ``label`` str, ``video_id`` str, ``start`` int.
+    ``nrr_grid`` (Nf, S, S, 2) float32 (:data:`NO_FACE_GRID` on frames without a face),
+    ``face_ok`` (Nf,) bool, ``times`` (Nf,) float32 seconds since the clip's first frame (from
+    ``frame_index`` and the video's fps), ``rppg_fft`` (F,) float32, ``attack`` int (0 = live,
+    1 = attack), ``label`` str, ``video_id`` str, ``start`` int (stored frame).
+
+    ``skipped`` {video_id: reason}: the split's videos left out (not built, failed, or shorter
+    than a clip), each also logged.
     """
 
     def __init__(self, out: str | os.PathLike, protocol: str, split: str, *, clip_frames: int = 5, stride: int = 1,
@@ -77,9 +157,19 @@ class ClipDataset:
         self.clip_frames, self.stride = int(clip_frames), int(stride)
         self.clips_per_video, self.max_clips, self.seed = clips_per_video, max_clips, int(seed)
         span = (self.clip_frames - 1) * self.stride + 1
-        self.videos = [v for v in protocol_videos(out, protocol, split) if v.n_frames >= span]
+        self.skipped: dict[str, str] = {}
+        videos = protocol_videos(out, protocol, split, skipped=self.skipped)
+        short = [v for v in videos if v.n_frames < span]
+        for v in short:
+            self.skipped[v.video_id] = f"{v.n_frames} usable frames, shorter than a clip of {span}"
+        if short:
+            log.warning("%s/%s: %d videos shorter than a clip (%d frames x stride %d = %d stored frames), "
+                        "left out, e.g. %s", protocol, split, len(short), self.clip_frames, self.stride, span,
+                        short[0].video_id)
+        self.videos = [v for v in videos if v.n_frames >= span]
         if not self.videos:
-            raise ValueError(f"{out}: no built video of {protocol}/{split} has {span} frames")
+            raise ValueError(f"{out}: no built video of {protocol}/{split} has {span} usable frames "
+                             f"(clip of {self.clip_frames} frames, stride {self.stride})")
         self._span = span
         self._files: dict[str, h5py.File] = {}
         self._pid = None
@@ -93,9 +183,7 @@ class ClipDataset:
         for v, video in enumerate(self.videos):
             last = video.n_frames - self._span  # last possible start
             if self.clips_per_video is None:
-                starts = np.arange(0, last + 1, self._span)
-                if self.max_clips and len(starts) > self.max_clips:
-                    starts = starts[np.round(np.linspace(0, len(starts) - 1, self.max_clips)).astype(int)]
+                starts = clip_starts(video.n_frames, self._span, self.max_clips)
             else:
                 starts = np.sort(rng.integers(0, last + 1, self.clips_per_video))
             index += [(v, int(s)) for s in starts]
@@ -115,21 +203,8 @@ class ClipDataset:
     def __getitem__(self, i: int) -> dict:
         v, start = self.index[i]
         video = self.videos[v]
-        g = self._group(video)
-        stop = start + self._span
-        frames = read_frames(g, start, stop)[:: self.stride]
-        sel = slice(start, stop, self.stride)
-        return {
-            "frames": frames,
-            "depth": g["depth"][sel].astype(np.float32),
-            "nrr_grid": g["nrr_grid"][sel].astype(np.float32),
-            "face_ok": g["face_ok"][sel],
-            "rppg_fft": g["rppg_fft"][:].astype(np.float32),
-            "attack": int(video.label != "live"),
-            "label": video.label,
-            "video_id": video.video_id,
-            "start": start,
-        }
+        return {**read_clip(self._group(video), start, self.clip_frames, self.stride),
+                "attack": int(video.label != "live"), "label": video.label, "video_id": video.video_id}
 
     def __getstate__(self):
         state = dict(self.__dict__)

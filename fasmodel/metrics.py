@@ -25,6 +25,16 @@ Definitions (n = number of presentations of a kind):
   HTER, then to the lower threshold (the one that rejects more). EER = HTER at that threshold,
   so it is always an operating point the system can actually run at, and
   ``hter(s, y, threshold=eer(s, y)[1]) == eer(s, y)[0]``. No interpolation between points.
+- AUC: area under the ROC curve of attacks (positive) against bona fide, i.e. the probability
+  that a random attack scores above a random bona fide presentation, ties counting one half
+  (Mann-Whitney U / (n_attack n_bona_fide)). Threshold-free.
+- TPR at FPR = 1 %: the largest fraction of attacks detected (score >= tau) at a threshold that
+  rejects at most 1 % of bona fide presentations (FPR = BPCER <= 0.01), over the observed
+  scores as thresholds. With fewer than 100 bona fide presentations that means rejecting none.
+
+Threshold policy (:func:`evaluate`): the EER threshold of the development set when there is
+one (``"dev-eer"``), else the EER threshold of the test scores themselves (``"test-eer"``,
+optimistic: chosen on the data it is measured on), or a given one (``"given"``).
 
 Every function raises :class:`ValueError` naming the argument at fault for mismatched lengths,
 non-1-D input, non-finite scores, non-string labels, or a missing class the metric needs.
@@ -56,12 +66,15 @@ __all__ = [
     "Report",
     "acer",
     "apcer",
+    "auc",
     "bpcer",
     "eer",
     "evaluate",
     "far_frr",
     "hter",
+    "small_split_warnings",
     "threshold_from_dev",
+    "tpr_at_fpr",
     "video_scores",
 ]
 
@@ -380,6 +393,115 @@ def threshold_from_dev(dev_scores, dev_labels) -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# threshold-free: AUC, TPR at a fixed FPR
+# --------------------------------------------------------------------------------------------
+
+def _auc_from_arrays(s: np.ndarray, y: np.ndarray) -> float:
+    live = y == BONA_FIDE
+    bona = np.sort(s[live])
+    att = s[~live]
+    below = np.searchsorted(bona, att, side="left")  # bona fide strictly below each attack
+    ties = np.searchsorted(bona, att, side="right") - below
+    return float((below.sum() + 0.5 * ties.sum()) / (len(att) * len(bona)))
+
+
+def auc(scores, labels) -> float:
+    """Area under the ROC curve, attacks (any type) as positives against bona fide.
+
+    Parameters
+    ----------
+    scores : array_like, shape (N,), float
+        One score per presentation; higher = more likely an attack.
+    labels : array_like, shape (N,), str
+        ``"live"`` or an attack type; both needed.
+
+    Returns
+    -------
+    float in [0, 1]: P(attack score > bona fide score) + P(equal) / 2; 1 = perfect, 0.5 = chance.
+
+    Examples
+    --------
+    >>> auc([0.1, 0.4, 0.35, 0.8], ["live", "live", "print", "print"])   # 3 of 4 pairs ordered
+    0.75
+    """
+    s, y = _check_pair(scores, labels, need_bona_fide=True, need_attacks=True)
+    return _auc_from_arrays(s, y)
+
+
+def _tpr_at_fpr_from_arrays(s: np.ndarray, y: np.ndarray, fpr: float) -> float:
+    live = y == BONA_FIDE
+    bona, att = s[live], s[~live]
+    cand = np.append(np.unique(s), np.inf)  # inf: reject nothing
+    fp = (bona[None, :] >= cand[:, None]).mean(1)
+    tp = (att[None, :] >= cand[:, None]).mean(1)
+    return float(tp[fp <= fpr + 1e-12].max())
+
+
+def tpr_at_fpr(scores, labels, *, fpr: float = 0.01) -> float:
+    """Fraction of attacks detected at the best threshold that rejects at most ``fpr`` of bona fide.
+
+    Parameters
+    ----------
+    scores : array_like, shape (N,), float
+        One score per presentation; higher = more likely an attack.
+    labels : array_like, shape (N,), str
+        ``"live"`` or an attack type; both needed.
+    fpr : float in [0, 1]
+        Largest allowed fraction of bona fide presentations classified attack (BPCER).
+
+    Returns
+    -------
+    float in [0, 1]: max over thresholds tau (the observed scores and +inf) with
+    #{bona fide >= tau} / n_bona_fide <= fpr of #{attacks >= tau} / n_attacks.
+
+    Examples
+    --------
+    >>> tpr_at_fpr([0.1, 0.2, 0.9, 0.15, 0.5, 0.95], ["live"] * 3 + ["print"] * 3)  # tau 0.95: 1 of 3
+    0.3333333333333333
+    >>> tpr_at_fpr([0.1, 0.2, 0.9, 0.15, 0.5, 0.95], ["live"] * 3 + ["print"] * 3, fpr=0.34)  # tau 0.5
+    0.6666666666666666
+    """
+    s, y = _check_pair(scores, labels, need_bona_fide=True, need_attacks=True)
+    f = _check_threshold(fpr, "fpr")
+    if not 0 <= f <= 1:
+        raise ValueError(f"fpr: expected a rate in [0, 1], got {f}")
+    return _tpr_at_fpr_from_arrays(s, y, f)
+
+
+#: Fewer presentations of a kind than this in a split make its rates coarse (steps of >= 10 %).
+MIN_PRESENTATIONS = 10
+
+
+def small_split_warnings(counts: dict[str, int], *, minimum: int = MIN_PRESENTATIONS) -> list[str]:
+    """Warnings for a split too small for its rates to mean much.
+
+    Parameters
+    ----------
+    counts : dict, label -> number of presentations (``Report.counts``)
+    minimum : int
+
+    Returns
+    -------
+    list of str, one per label with fewer than ``minimum`` presentations (a rate over n of
+    them moves in steps of 1/n), and one when TPR at FPR = 1 % cannot reject any bona fide.
+
+    Examples
+    --------
+    >>> small_split_warnings({"live": 1, "print": 40})[0]
+    'only 1 live presentation(s): BPCER moves in steps of 100 %; the metrics mean little'
+    """
+    out = []
+    for label, n in sorted(counts.items()):
+        if n < minimum:
+            rate = "BPCER" if label == BONA_FIDE else f"APCER({label})"
+            out.append(f"only {n} {label} presentation(s): {rate} moves in steps of {100 / n:.3g} %; "
+                       "the metrics mean little")
+    if 0 < counts.get(BONA_FIDE, 0) < 100:
+        out.append(f"TPR@FPR=1% with {counts[BONA_FIDE]} bona fide presentations is TPR at FPR = 0")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------------
 
@@ -404,6 +526,10 @@ class Report:
         ``eer_threshold``).
     eer_threshold : float
         The threshold attaining ``eer`` on the test scores.
+    auc : float
+        Area under the ROC curve of the test scores (threshold-free).
+    tpr_at_fpr1 : float
+        Fraction of attacks detected at FPR (BPCER) <= 1 % on the test scores.
     threshold : float
         The threshold every fixed-threshold metric above uses (attack iff score >= it).
     threshold_source : {"given", "dev-eer", "test-eer"}
@@ -423,6 +549,8 @@ class Report:
     hter: float
     eer: float
     eer_threshold: float
+    auc: float
+    tpr_at_fpr1: float
     threshold: float
     threshold_source: ThresholdSource
     counts: dict[str, int] = field(default_factory=dict)
@@ -498,6 +626,8 @@ def evaluate(scores, labels, *, threshold: float | None = None, dev_scores=None,
         hter=(far + frr) / 2,
         eer=test_eer,
         eer_threshold=test_eer_t,
+        auc=_auc_from_arrays(s, y),
+        tpr_at_fpr1=_tpr_at_fpr_from_arrays(s, y, 0.01),
         threshold=t,
         threshold_source=source,
         counts={str(k): int(v) for k, v in zip(names, n)},

@@ -29,11 +29,21 @@ Choices this project makes where the paper leaves room or does not fit the label
   it samples a feature map of any resolution. Non-finite grid entries (frames without a
   fitted face) sample zeros. The mask is a hard threshold: no gradient through it, as in the
   paper; T still gets gradients wherever the mask is open.
-- Spectrum: the paper's RNN emits a per-frame signal and takes its FFT; with Nf = 5 frames
-  that gives 3 bins, while our label (``rppg_fft`` in the shards) is one ``n_bins`` magnitude
-  spectrum per video. So the spectrum is regressed directly: FC(100 -> n_bins) on the LSTM's
-  last hidden state. No output activation: a linear output reaches the all-zero spoof label
-  exactly (softplus cannot), and the score only uses its squared norm.
+- Spectrum, two heads (``rppg_head``):
+
+  ``"spectrum"`` (default, for the paper's Nf = 5 clips): the paper's RNN emits a per-frame
+  signal and takes its FFT; with Nf = 5 frames (0.17 s at 30 fps) that gives 3 bins, while our
+  label (``rppg_fft`` in the shards) is one ``n_bins`` magnitude spectrum per video. So the
+  spectrum is regressed directly: FC(100 -> n_bins) on the LSTM's last hidden state. No output
+  activation: a linear output reaches the all-zero spoof label exactly (softplus cannot), and
+  the score only uses its squared norm. A clip this short cannot hold one heart beat, so this
+  head can learn "live or not", not a rate.
+
+  ``"signal"`` (the long-clip variant, e.g. Nf = 64 frames 2 apart, 4.3 s at 30 fps): the
+  paper's own construction. FC(100 -> 1) on every LSTM output gives a pulse value per frame;
+  the spectrum is the magnitude of its DFT (mean removed, Hann window) evaluated exactly at the
+  label's frequencies (:func:`fasprep.rppg.label_frequencies`) and at the frames' times, so any
+  frame spacing works. Scaled by 2 / sum(window): a sinusoid of amplitude a peaks at ~a.
 
 Scores: the paper's score ``||f||^2 + lam * ||D||^2`` (lam = 0.015) is a *liveness* score,
 high for a live face (a depth map and a pulse). fasmodel.metrics expects higher = more
@@ -56,9 +66,11 @@ __all__ = [
     "build_model",
     "count_parameters",
     "identity_grid",
+    "clip_spectrum",
     "liveness_score",
     "nrr_register",
     "rgb_to_hsv",
+    "spectrum_hr_bpm",
     "to_input",
 ]
 
@@ -69,6 +81,10 @@ BLOCK_CHANNELS = (128, 196, 128)
 MASK_THRESHOLD = 0.1
 #: Weight of the depth term in the score (the paper's lambda).
 SCORE_LAMBDA = 0.015
+#: rPPG heads of :class:`AuxNet` (module docstring).
+RPPG_HEADS = ("spectrum", "signal")
+#: Frame rate assumed for a clip given without frame times, Hz (SiW's).
+DEFAULT_FPS = 30.0
 
 
 # --- input ---------------------------------------------------------------------------------------
@@ -126,7 +142,7 @@ def to_input(frames: np.ndarray | Tensor) -> Tensor:
     x = torch.as_tensor(frames)
     if x.dtype != torch.uint8 or x.ndim < 3 or x.shape[-1] != 3:
         raise ValueError(f"frames: expected uint8 (..., H, W, 3) RGB, got {x.dtype} {tuple(x.shape)}")
-    rgb = x.movedim(-1, -3).float() / 255.0
+    rgb = x.movedim(x.ndim - 1, x.ndim - 3).float() / 255.0  # positive dims: ONNX Transpose takes no negatives
     return torch.cat([rgb, rgb_to_hsv(rgb)], dim=-3)
 
 
@@ -197,8 +213,10 @@ class Backbone(nn.Module):
         for block in self.blocks:
             x = block(x)
             scales.append(x)
-        size = scales[-1].shape[-2:]
-        return torch.cat([F.adaptive_avg_pool2d(s, size) for s in scales], dim=1)
+        # Blocks at H/2, H/4, H/8: average pooling by 4, 2, 1 is the exact area resize to H/8
+        # (a fixed kernel, unlike adaptive pooling, exports to ONNX).
+        n = len(scales)
+        return torch.cat([F.avg_pool2d(s, 2 ** (n - 1 - i)) if i < n - 1 else s for i, s in enumerate(scales)], dim=1)
 
 
 # --- NRR layer -----------------------------------------------------------------------------------
@@ -253,6 +271,71 @@ def nrr_register(features: Tensor, depth: Tensor, grid: Tensor, *, threshold: fl
     return F.grid_sample(masked, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+# --- spectra -------------------------------------------------------------------------------------
+
+
+def label_frequencies(n_bins: int) -> Tensor:
+    """The frequencies (Hz) of the shards' ``rppg_fft`` bins: :func:`fasprep.rppg.label_frequencies`."""
+    from fasprep.rppg import label_frequencies as freqs
+
+    return torch.as_tensor(freqs(n_bins), dtype=torch.float32)
+
+
+def clip_spectrum(signal: Tensor, times: Tensor, freqs: Tensor) -> Tensor:
+    """Magnitude spectrum of per-frame signals at given frequencies (differentiable).
+
+    Parameters
+    ----------
+    signal : torch.Tensor, shape (B, Nf), float: one value per frame
+    times : torch.Tensor, shape (B, Nf), float, seconds: each frame's time (any origin, any spacing)
+    freqs : torch.Tensor, shape (F,), float, Hz
+
+    Returns
+    -------
+    torch.Tensor, shape (B, F): ``|sum_t w_t (x_t - mean x) exp(-2 pi i f t_t)| * 2 / sum w``
+    with w a Hann window over the Nf frames (the label's construction, not normalised).
+
+    Examples
+    --------
+    >>> t = torch.arange(120.0) / 30                       # 4 s at 30 fps
+    >>> x = torch.sin(2 * torch.pi * 1.5 * t)              # 90 bpm, amplitude 1
+    >>> f = torch.tensor([1.0, 1.5, 2.0])
+    >>> [round(v, 2) for v in clip_spectrum(x[None], t[None], f)[0].tolist()]
+    [0.0, 1.0, 0.0]
+    """
+    nf = signal.shape[-1]
+    w = torch.hann_window(nf, periodic=False, dtype=signal.dtype, device=signal.device) if nf > 2 else \
+        torch.ones(nf, dtype=signal.dtype, device=signal.device)
+    x = (signal - signal.mean(-1, keepdim=True)) * w
+    phase = 2 * torch.pi * freqs.to(signal).view(1, -1, 1) * times.to(signal).unsqueeze(1)  # (B, F, Nf)
+    re = (torch.cos(phase) * x.unsqueeze(1)).sum(-1)
+    im = (torch.sin(phase) * x.unsqueeze(1)).sum(-1)
+    return torch.sqrt(re.pow(2) + im.pow(2) + 1e-12) * (2.0 / w.sum())
+
+
+def spectrum_hr_bpm(spectrum: np.ndarray | Tensor, *, n_bins: int | None = None) -> np.ndarray:
+    """Heart rate at the peak of label-layout spectra, bpm (NaN for an all-zero spectrum).
+
+    Parameters
+    ----------
+    spectrum : array, shape (..., F): magnitudes at :func:`label_frequencies` (F bins)
+
+    Returns
+    -------
+    np.ndarray, shape (...,), float64, bpm (bin resolution: 108 / (F - 1) bpm for the 0.7-2.5 Hz band)
+
+    Examples
+    --------
+    >>> spectrum_hr_bpm(np.eye(50)[[0, 49]]).tolist()
+    [42.0, 150.0]
+    """
+    a = np.asarray(spectrum.detach().cpu() if torch.is_tensor(spectrum) else spectrum, np.float64)
+    from fasprep.rppg import label_frequencies as freqs_hz
+
+    hr = np.round(freqs_hz(a.shape[-1])[np.argmax(a, axis=-1)] * 60.0, 6)
+    return np.where(np.any(a != 0, axis=-1), hr, np.nan)
+
+
 # --- models --------------------------------------------------------------------------------------
 
 
@@ -296,25 +379,35 @@ class AuxNet(nn.Module):
     grid_size : int, G: size of the NRR grid (the shards' depth size S)
     hidden : int, LSTM units (100 in the paper)
     threshold : float, NRR mask threshold on the estimated depth
+    rppg_head : {"spectrum", "signal"}
+        How the spectrum is made (module docstring): FC on the last LSTM state (default), or a
+        pulse value per frame and its DFT (the long-clip variant).
 
-    ``forward(frames, nrr_grid=None)`` takes ``frames`` (B, Nf, 6, H, W) float (see
-    :func:`to_input`) or (B, Nf, H, W, 3) uint8, and ``nrr_grid`` (B, Nf, G, G, 2); without a
-    grid every frame is sampled at :func:`identity_grid` (no registration). Nf = 1 is the
-    single-frame stream. It returns ``{"depth": (B, Nf, H/8, W/8), "spectrum": (B, n_bins)}``.
+    ``forward(frames, nrr_grid=None, times=None)`` takes ``frames`` (B, Nf, 6, H, W) float (see
+    :func:`to_input`) or (B, Nf, H, W, 3) uint8, ``nrr_grid`` (B, Nf, G, G, 2) and ``times``
+    (B, Nf) seconds (the signal head's DFT; default: frames 1 / 30 s apart). Without a grid
+    every frame is sampled at :func:`identity_grid` (no registration). Nf = 1 is the
+    single-frame stream. It returns ``{"depth": (B, Nf, H/8, W/8), "spectrum": (B, n_bins)}``,
+    and with the signal head also ``"signal"`` (B, Nf).
     """
 
     def __init__(self, *, n_bins: int = 50, width: float = 1.0, feature_channels: int = 1, grid_size: int = 32,
-                 hidden: int = 100, threshold: float = MASK_THRESHOLD):
+                 hidden: int = 100, threshold: float = MASK_THRESHOLD, rppg_head: str = "spectrum"):
         super().__init__()
+        if rppg_head not in RPPG_HEADS:
+            raise ValueError(f"rppg_head: expected one of {RPPG_HEADS}, got {rppg_head!r}")
         self.backbone = Backbone(width=width)
         c = self.backbone.out_channels
         self.depth_head = _head(c, (_channels(128, width), _channels(64, width)), 1)
         self.feature_head = _head(c, (_channels(64, width),), feature_channels)
         self.lstm = nn.LSTM(feature_channels * grid_size * grid_size, hidden, batch_first=True)
-        self.fc = nn.Linear(hidden, n_bins)
+        self.rppg_head = rppg_head
+        self.fc = nn.Linear(hidden, n_bins if rppg_head == "spectrum" else 1)
+        self.register_buffer("freqs", label_frequencies(n_bins), persistent=False)
         self.grid_size, self.threshold = grid_size, threshold
 
-    def forward(self, frames: np.ndarray | Tensor, nrr_grid: Tensor | None = None) -> dict[str, Tensor]:
+    def forward(self, frames: np.ndarray | Tensor, nrr_grid: Tensor | None = None,
+                times: Tensor | None = None) -> dict[str, Tensor]:
         x = _as_clip(frames)
         B, Nf = x.shape[:2]
         G = self.grid_size
@@ -329,8 +422,19 @@ class AuxNet(nn.Module):
                 raise ValueError(f"nrr_grid: expected {(B, Nf, G, G, 2)}, got {tuple(grid.shape)}")
             grid = grid.flatten(0, 1)
         registered = nrr_register(t, depth, grid, threshold=self.threshold)
-        _, (h, _) = self.lstm(registered.reshape(B, Nf, -1))
-        return {"depth": depth.reshape(B, Nf, *depth.shape[-2:]), "spectrum": self.fc(h[-1])}
+        seq, (h, _) = self.lstm(registered.reshape(B, Nf, -1))
+        out = {"depth": depth.reshape(B, Nf, *depth.shape[-2:])}
+        if self.rppg_head == "spectrum":
+            out["spectrum"] = self.fc(h[-1])
+            return out
+        if times is None:
+            times = (torch.arange(Nf, device=x.device, dtype=x.dtype) / DEFAULT_FPS).expand(B, Nf)
+        elif times.shape != (B, Nf):
+            raise ValueError(f"times: expected {(B, Nf)}, got {tuple(times.shape)}")
+        signal = self.fc(seq).squeeze(-1)  # (B, Nf)
+        out["signal"] = signal
+        out["spectrum"] = clip_spectrum(signal.float(), times.to(x.device).float(), self.freqs)
+        return out
 
     @staticmethod
     def attack_score(outputs: dict[str, Tensor], *, lam: float = SCORE_LAMBDA) -> Tensor:
@@ -341,7 +445,7 @@ class AuxNet(nn.Module):
 class BinaryNet(nn.Module):
     """The binary-supervision baseline: the same backbone, global average pooling, 2-way head.
 
-    ``forward(frames)`` (as :class:`AuxNet`; an ``nrr_grid`` is accepted and ignored) returns
+    ``forward(frames)`` (as :class:`AuxNet`; ``nrr_grid`` and ``times`` are accepted and ignored) returns
     ``{"logits": (B, Nf, 2)}``, class 0 = live, 1 = attack, one prediction per frame.
     """
 
@@ -350,7 +454,8 @@ class BinaryNet(nn.Module):
         self.backbone = Backbone(width=width)
         self.fc = nn.Linear(self.backbone.out_channels, 2)
 
-    def forward(self, frames: np.ndarray | Tensor, nrr_grid: Tensor | None = None) -> dict[str, Tensor]:
+    def forward(self, frames: np.ndarray | Tensor, nrr_grid: Tensor | None = None,
+                times: Tensor | None = None) -> dict[str, Tensor]:
         x = _as_clip(frames)
         B, Nf = x.shape[:2]
         pooled = self.backbone(x.flatten(0, 1)).mean((-2, -1))
@@ -363,10 +468,11 @@ class BinaryNet(nn.Module):
 
 
 def build_model(supervision: str = "auxiliary", *, n_bins: int = 50, width: float = 1.0,
-                grid_size: int = 32) -> nn.Module:
+                grid_size: int = 32, rppg_head: str = "spectrum") -> nn.Module:
     """The model of a supervision kind: ``"auxiliary"`` (:class:`AuxNet`) or ``"binary"`` (:class:`BinaryNet`).
 
-    ``n_bins`` and ``grid_size`` follow the shards (their ``rppg_fft`` bins and depth size S).
+    ``n_bins`` and ``grid_size`` follow the shards (their ``rppg_fft`` bins and depth size S);
+    ``rppg_head`` is :class:`AuxNet`'s (ignored by the binary baseline).
 
     Examples
     --------
@@ -374,7 +480,7 @@ def build_model(supervision: str = "auxiliary", *, n_bins: int = 50, width: floa
     'BinaryNet'
     """
     if supervision == "auxiliary":
-        return AuxNet(n_bins=n_bins, width=width, grid_size=grid_size)
+        return AuxNet(n_bins=n_bins, width=width, grid_size=grid_size, rppg_head=rppg_head)
     if supervision == "binary":
         return BinaryNet(width=width)
     raise ValueError(f"supervision: expected 'auxiliary' or 'binary', got {supervision!r}")

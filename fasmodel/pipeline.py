@@ -1,6 +1,8 @@
 """Recipes: build a dataset, train and evaluate every protocol and fold, write the table.
 
-A recipe is a TOML file (see ``pipelines/``)::
+A recipe is a TOML file; the package ships two (``fasmodel/recipes/``: ``siw``, the paper's
+experiments, and ``mock``, the same on a small generated tree), found by name
+(:func:`find_recipe`)::
 
     [dataset]
     name = "siw"
@@ -48,8 +50,34 @@ from .train import TrainConfig, load_checkpoint, train
 _BUILD_CONFIG = {f.name for f in dataclasses.fields(BuildConfig)}
 
 
+RECIPES = Path(__file__).resolve().parent / "recipes"
+
+
+def packaged_recipes() -> list[str]:
+    """Names of the recipes shipped with fasmodel (``fasmodel run NAME``)."""
+    return sorted(p.stem for p in RECIPES.glob("*.toml"))
+
+
+def find_recipe(name: str | os.PathLike) -> Path:
+    """A recipe file: ``name`` itself when it exists, else the packaged recipe of that name
+    (``mock``, ``siw``, or a path ending in one, such as the former ``pipelines/mock.toml``).
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither a file nor a packaged recipe; the message lists the packaged ones.
+    """
+    path = Path(name)
+    if path.is_file():
+        return path
+    packaged = RECIPES / f"{path.stem}.toml"
+    if path.suffix in ("", ".toml") and packaged.is_file():
+        return packaged
+    raise FileNotFoundError(f"{name}: no such recipe file, nor a packaged recipe ({', '.join(packaged_recipes())})")
+
+
 def load_recipe(path: str | os.PathLike) -> dict:
-    path = Path(path)
+    path = find_recipe(path)
     try:
         recipe = tomllib.loads(path.read_text())
     except FileNotFoundError:
@@ -102,7 +130,8 @@ def run_recipe(path: str | os.PathLike, *, workdir: str | os.PathLike = ".", pro
             done = last.is_file() and load_checkpoint(last)["epoch"] >= cfg.epochs
             if not done:
                 echo(f"[train] {supervision} on {protocol} -> {run}")
-                train(cfg, run, resume=last.is_file(), progress=progress)
+                train(cfg, run, resume=last.is_file(), progress=progress,
+                      echo=None if progress else (lambda line: echo(f"  {line}")))
             evaluation = evaluate_checkpoint(shards, protocol, last, device=cfg.device)
             write_evaluation(evaluation, run)
             echo("[eval] " + format_evaluation(evaluation))

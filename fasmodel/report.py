@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-COLUMNS = (("apcer", "APCER (%)"), ("bpcer", "BPCER (%)"), ("acer", "ACER (%)"))
+#: (metrics key, header, scale): rates in percent as the paper's tables, AUC as a fraction.
+COLUMNS = (("apcer", "APCER (%)", 100), ("bpcer", "BPCER (%)", 100), ("acer", "ACER (%)", 100),
+           ("hter", "HTER (%)", 100), ("eer", "EER (%)", 100), ("auc", "AUC", 1))
 
 
 def protocol_family(protocol: str) -> str:
@@ -22,32 +24,77 @@ def protocol_family(protocol: str) -> str:
 
 
 def collect(runs: list[str | os.PathLike]) -> list[dict]:
-    """Every ``eval-*.json`` in the given run folders (or files)."""
-    results = []
+    """The evaluations in the given run folders (or ``eval-*.json`` files): per folder, protocol
+    and split, the latest epoch's."""
+    latest: dict[tuple, tuple[int, dict]] = {}
     for run in runs:
         p = Path(run)
         files = [p] if p.is_file() else sorted(p.rglob("eval-*.json"))
         if not files:
             raise FileNotFoundError(f"{run}: no eval-*.json (run `fasmodel eval` first)")
-        results += [json.loads(f.read_text()) for f in files]
-    return results
+        for f in files:
+            r = json.loads(f.read_text())
+            key = (str(f.parent.resolve()), r["protocol"], r.get("split", "test"))
+            if key not in latest or r.get("epoch", 0) > latest[key][0]:
+                latest[key] = (r.get("epoch", 0), r)
+    return [r for _, r in latest.values()]
+
+
+def method_name(result: dict) -> str:
+    """``auxiliary``, ``binary``, or ``auxiliary (signal head, Nf 64/2)`` for a departure from the paper's branch."""
+    name = result["supervision"]
+    head = result.get("rppg_head")
+    if name == "auxiliary" and head and head != "spectrum":
+        name += f" ({head} head, Nf {result.get('clip_frames')}/{result.get('stride')})"
+    return name
+
+
+def _cell(values: list[float], scale: float) -> str:
+    v = scale * np.asarray(values, np.float64)
+    fmt = ".2f" if scale != 1 else ".3f"
+    return f"{v.mean():{fmt}}" if len(v) == 1 else f"{v.mean():{fmt}} ± {v.std(ddof=1):{fmt}}"
 
 
 def protocol_table(results: list[dict]) -> str:
-    """Markdown: one row per protocol and method, mean ± std over its folds, in percent."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    """Markdown: one row per protocol and method, in the paper's layout (rates in %).
+
+    Folds and seeds are kept apart: the runs of one fold with different seeds are averaged
+    first; the ± is the standard deviation over folds (as the paper's P2 and P3 rows), or over
+    seeds for a protocol with one fold and several seeds (marked "seeds"). The HR column is the
+    heart-rate MAE of the predicted spectrum on live videos (bpm), beside the best constant's.
+    """
+    groups: dict[tuple[str, str], dict[str, list[dict]]] = {}
     for r in results:
-        groups.setdefault((protocol_family(r["protocol"]), r["supervision"]), []).append(r["metrics"])
-    lines = ["| Protocol | Method | Folds | " + " | ".join(name for _, name in COLUMNS) + " |",
-             "|---|---|---|" + "---|" * len(COLUMNS)]
-    for (family, supervision), ms in sorted(groups.items()):
+        key = (protocol_family(r["protocol"]), method_name(r))
+        groups.setdefault(key, {}).setdefault(r["protocol"], []).append(r)
+    head = " | ".join(name for _, name, _ in COLUMNS)
+    lines = [f"| Protocol | Method | Folds | Seeds | {head} | HR MAE (bpm): model / constant |",
+             "|---|---|---|---|" + "---|" * len(COLUMNS) + "---|"]
+    notes = set()
+    for (family, method), folds in sorted(groups.items()):
+        n_seeds = sorted({len(rs) for rs in folds.values()})
         cells = []
-        for key, _ in COLUMNS:
-            v = 100 * np.array([m[key] for m in ms])
-            cells.append(f"{v.mean():.2f}" if len(v) == 1 else f"{v.mean():.2f} ± {v.std(ddof=1):.2f}")
-        lines.append(f"| {family} | {supervision} | {len(ms)} | " + " | ".join(cells) + " |")
-    sources = sorted({m["threshold_source"] for ms in groups.values() for m in ms})
+        for key, _, scale in COLUMNS:
+            per_fold = [[r["metrics"][key] for r in rs] for rs in folds.values()]
+            if len(per_fold) > 1:
+                cells.append(_cell([np.mean(v) for v in per_fold], scale))
+            else:
+                cell = _cell(per_fold[0], scale)
+                cells.append(cell + (" (seeds)" if len(per_fold[0]) > 1 else ""))
+        hrs = [r["heart_rate"] for rs in folds.values() for r in rs if r.get("heart_rate")]
+        hr = (f"{np.mean([h['mae_bpm'] for h in hrs]):.1f} / {np.mean([h['constant_mae_bpm'] for h in hrs]):.1f}"
+              if hrs else "-")
+        seeds = str(n_seeds[0]) if len(n_seeds) == 1 else f"{n_seeds[0]}-{n_seeds[-1]}"
+        lines.append(f"| {family} | {method} | {len(folds)} | {seeds} | " + " | ".join(cells) + f" | {hr} |")
+        for rs in folds.values():
+            for r in rs:
+                notes.update(f"{r['protocol']}: {w}" for w in r.get("warnings", []))
+                if r.get("skipped"):
+                    notes.add(f"{r['protocol']}: {len(r['skipped'])} videos left out (see its eval JSON)")
+    sources = sorted({r["metrics"]["threshold_source"] for r in results})
     lines.append("")
     lines.append(f"Threshold: {', '.join(sources)} (dev-eer: EER threshold on the dev split; test-eer: on the "
-                 f"test split itself, for protocols without a dev split). Scores are per video, the mean over its clips.")
+                 f"test split itself, for protocols without a dev split: optimistic). Scores are per video, the "
+                 f"mean over its clips. ±: standard deviation over folds (over seeds where marked).")
+    lines += [f"Note: {n}" for n in sorted(notes)]
     return "\n".join(lines)

@@ -141,7 +141,7 @@ def _draw(video_id: str, seed: int) -> np.random.Generator:
 
 
 def welltory_pulse_source(rates: Mapping[str, float] | Sequence[float] | None = None, *, seed: int = 0):
-    """A ``pulse`` source for :func:`fasprep.mock_siw.make_siw_tree` from the Welltory recordings.
+    """A ``pulse`` source for :func:`fasprep.synth.mock_tree.make_siw_tree` from the Welltory recordings.
 
     Each video gets an excerpt of a real finger PPG recording, time-stretched to its target
     rate (:func:`videos.welltory_pulse`). The recording is picked per video id; one whose

@@ -15,12 +15,15 @@ from fasmodel.metrics import (
     Report,
     acer,
     apcer,
+    auc,
     bpcer,
     eer,
     evaluate,
     far_frr,
     hter,
+    small_split_warnings,
     threshold_from_dev,
+    tpr_at_fpr,
     video_scores,
 )
 
@@ -266,10 +269,73 @@ def test_report_to_dict_is_json_ready():
     back = json.loads(json.dumps(d))
     assert back == d
     assert set(d) == {"apcer_per_type", "apcer", "apcer_worst", "bpcer", "acer", "far", "frr",
-                      "hter", "eer", "eer_threshold", "threshold", "threshold_source", "counts"}
+                      "hter", "eer", "eer_threshold", "auc", "tpr_at_fpr1", "threshold", "threshold_source",
+                      "counts"}
     assert d["threshold_source"] == "dev-eer"
     assert d["counts"] == {"live": 4, "print": 3, "replay": 3}
     assert all(type(v) is float for v in d["apcer_per_type"].values())
+
+
+# --------------------------------------------------------------------------------------------
+# AUC, TPR at FPR, HTER at the EER threshold, small splits
+# --------------------------------------------------------------------------------------------
+
+def test_auc_case_a_by_hand():
+    # attack > live pairs: 0.4 beats 3, 0.7/0.9/0.8 beat 4 each, 0.45 beats 3, 0.2 beats 0.1 and
+    # ties 0.2 (a half): 19.5 of 4 * 6 = 24 pairs
+    assert auc(SCORES_A, LABELS_A) == approx(19.5 / 24)
+    assert evaluate(SCORES_A, LABELS_A).auc == approx(19.5 / 24)
+
+
+@pytest.mark.parametrize("scores, expected", [
+    ([0.1, 0.2, 0.8, 0.9], 1.0),      # every attack above every live
+    ([0.8, 0.9, 0.1, 0.2], 0.0),      # reversed
+    ([0.5, 0.5, 0.5, 0.5], 0.5),      # all tied
+    ([0.1, 0.9, 0.5, 0.95], 0.75),    # 0.5 beats 0.1 only; 0.95 beats both
+])
+def test_auc_extremes_and_ties(scores, expected):
+    assert auc(scores, ["live", "live", "print", "replay"]) == approx(expected)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_matches_all_pairs(seed):
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, 6, 30).astype(float)  # many ties
+    y = np.where(rng.random(30) < 0.4, "live", "print")
+    y[:2] = ["live", "print"]
+    live, att = s[y == "live"], s[y != "live"]
+    pairs = [(a > b) + 0.5 * (a == b) for a in att for b in live]
+    assert auc(s, y) == approx(np.mean(pairs))
+
+
+def test_tpr_at_fpr_case_a_by_hand():
+    # FPR <= 1 % with 4 live = reject none: tau above 0.6, best 0.7 -> attacks 0.7, 0.8, 0.9: 3 of 6
+    assert tpr_at_fpr(SCORES_A, LABELS_A) == approx(0.5)
+    assert evaluate(SCORES_A, LABELS_A).tpr_at_fpr1 == approx(0.5)
+    # FPR <= 25 %: tau 0.4 rejects live 0.6 only, detects 0.4, 0.45, 0.7, 0.8, 0.9: 5 of 6
+    assert tpr_at_fpr(SCORES_A, LABELS_A, fpr=0.25) == approx(5 / 6)
+    assert tpr_at_fpr(SCORES_A, LABELS_A, fpr=1.0) == 1.0
+    with pytest.raises(ValueError, match="fpr"):
+        tpr_at_fpr(SCORES_A, LABELS_A, fpr=1.5)
+
+
+def test_hter_at_eer_threshold_case_a_by_hand():
+    # candidates: at 0.4, FAR = attacks < 0.4 = {0.2}: 1/6, FRR = live >= 0.4 = {0.6}: 1/4,
+    # |gap| 1/12 (no candidate has a smaller one); HTER = (1/6 + 1/4) / 2 = 5/24
+    e, t = eer(SCORES_A, LABELS_A)
+    assert (e, t) == (approx(5 / 24), 0.4)
+    assert hter(SCORES_A, LABELS_A, threshold=t) == approx(5 / 24)
+    r = evaluate(SCORES_A, LABELS_A)
+    assert (r.hter, r.far, r.frr) == (approx(5 / 24), approx(1 / 6), approx(1 / 4))
+
+
+def test_small_split_warnings():
+    assert small_split_warnings({"live": 120, "print": 40, "replay": 30}) == []
+    w = small_split_warnings({"live": 1, "print": 12, "replay": 3})
+    assert len(w) == 3
+    assert "1 live" in w[0] and "100 %" in w[0]
+    assert "APCER(replay)" in w[1] and "33.3 %" in w[1]
+    assert "FPR = 0" in w[2]
 
 
 def test_evaluate_rejects_threshold_and_dev_together():
