@@ -158,7 +158,6 @@ def test_checkpoint_loads_with_weights_only(trained):
     assert state["build"]["crop_size"] == 64 and torch.is_tensor(state["rng"]["torch"])
 
 
-@pytest.mark.slow
 def test_predict_decides_on_a_live_and_an_attack_video(shards, trained, tmp_path):
     """`fasmodel predict VIDEO`: fasprep's face pipeline on the raw video, then the model and the
     threshold of the run's own evaluation."""
