@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from fasprep.cli import ErrorExitGroup
+from fasprep.cli import ErrorExitGroup, _renamed, _take_renamed
 from fasprep.errors import FasprepError
 
 from . import __version__
@@ -54,9 +54,13 @@ def _echo_err(line: str) -> None:
     click.echo(line, err=True)
 
 
-@main.command("train")
-@click.option("--shards", type=click.Path(file_okay=False, exists=True),
-              help="A fasprep build folder (required unless --resume).")
+BUILD_HELP = "A fasprep build folder (the OUT of `fasprep build`)."
+
+
+@main.command("train", short_help="Train on a protocol's train split; a checkpoint every epoch.")
+@click.option("--build", "shards", type=click.Path(file_okay=False, exists=True),
+              help=BUILD_HELP[:-1] + " (required unless --resume).")
+@_renamed("--shards", "--build", "shards", type=click.Path(file_okay=False, exists=True))
 @click.option("--protocol", help="e.g. siw-p1, siw-p2-3 (a folder of OUT/protocols; required unless --resume).")
 @click.option("--out", "run", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--supervision", type=click.Choice(["auxiliary", "binary"]), default="auxiliary", show_default=True,
@@ -100,11 +104,14 @@ def train_cmd(ctx, run, resume, progress, **opts):
 
     from .train import TrainConfig, resume_config, train
 
+    renamed = _take_renamed({})
+    opts = {**opts, **renamed}
     if resume:
-        given = {k: v for k, v in opts.items() if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+        given = {k: v for k, v in opts.items()
+                 if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE or k in renamed}
         cfg = resume_config(run, given)
     else:
-        missing = [f"--{k}" for k in ("shards", "protocol") if not opts[k]]
+        missing = [{"shards": "--build"}.get(k, f"--{k}") for k in ("shards", "protocol") if not opts[k]]
         if missing:
             raise click.UsageError(f"{' and '.join(missing)} required (unless --resume)")
         cfg = TrainConfig(**opts)
@@ -113,8 +120,9 @@ def train_cmd(ctx, run, resume, progress, **opts):
     click.echo(f"trained {cfg.supervision} on {cfg.protocol}: {last}")
 
 
-@main.command("eval")
-@click.option("--shards", required=True, type=click.Path(file_okay=False, exists=True), help="The build folder.")
+@main.command("eval", short_help="Score a protocol split: APCER/BPCER/ACER, HTER, EER, AUC, HR error.")
+@click.option("--build", "shards", type=click.Path(file_okay=False, exists=True), default=None, help=BUILD_HELP)
+@_renamed("--shards", "--build", "shards", type=click.Path(file_okay=False, exists=True))
 @click.option("--protocol", required=True, help="e.g. siw-p1.")
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False, exists=True),
               help="A checkpoint (RUN/checkpoints/last.pt or epoch-NNN.pt).")
@@ -138,13 +146,17 @@ def eval_cmd(shards, protocol, checkpoint, split, device, batch_size, num_worker
     from .evaluate import evaluate_checkpoint, format_evaluation, write_evaluation
     from .predict import run_folder
 
+    shards = _take_renamed({"shards": shards})["shards"]
+    if shards is None:
+        raise click.UsageError("--build is required")
+
     result = evaluate_checkpoint(shards, protocol, checkpoint, split=split, device=device, batch_size=batch_size,
                                  max_clips=max_clips, num_workers=num_workers, progress=_progress(progress))
     path = write_evaluation(result, run_folder(checkpoint))
     click.echo(json.dumps(result) if as_json else f"{format_evaluation(result)}\n  wrote {path}")
 
 
-@main.command("predict")
+@main.command("predict", short_help="Is a video live? The face pipeline, the model, the decision.")
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False, exists=True), help="A trained checkpoint.")
 @click.option("--threshold", type=float, default=None,
@@ -164,7 +176,7 @@ def predict_cmd(video, checkpoint, threshold, max_clips, device, sfm_dir, as_jso
     click.echo(json.dumps(p) if as_json else format_prediction(p))
 
 
-@main.command("export")
+@main.command("export", short_help="Export a checkpoint's model as ONNX.")
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False, exists=True), help="A trained checkpoint.")
 @click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False),
               help="Write the model (uint8 frames -> attack score and outputs) as ONNX here.")
@@ -175,13 +187,16 @@ def export_cmd(checkpoint, onnx_path):
     click.echo(f"wrote {export_onnx(checkpoint, onnx_path)}")
 
 
-@main.command("report")
+@main.command("report", short_help="A Markdown table of evaluated runs, as in the paper.")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the table to this file.")
+@click.option("--table", "out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the table to this Markdown file.")
+@_renamed("--out", "--table", "out", type=click.Path(dir_okay=False))
 def report_cmd(runs, out):
     """A Markdown table of evaluated RUNS: one row per protocol and method, mean ± std over folds."""
     from .report import collect, protocol_table
 
+    out = _take_renamed({"out": out})["out"]
     table = protocol_table(collect(list(runs)))
     click.echo(table)
     if out:
@@ -191,11 +206,12 @@ def report_cmd(runs, out):
             tmp.write_text(table + "\n")
 
 
-@main.command("run")
+@main.command("run", short_help="Run a recipe: build, train and evaluate (mock, siw, or a TOML file).")
 @click.argument("recipe")
 @click.option("--workdir", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder the recipe's relative paths start from.")
-@click.option("--progress/--no-progress", default=None)
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bars [default: on a terminal; else one line per epoch].")
 def run_cmd(recipe, workdir, progress):
     """Execute a RECIPE (a TOML file, or a packaged one by name: mock, siw): build the dataset,
     train and evaluate every protocol and fold, write and print the table. Every step resumes

@@ -96,7 +96,8 @@ def _renamed(old: str, new: str, dest: str, **kw):
     option's new name ``new``) with a warning. The command reads it with :func:`_take_renamed`."""
     def callback(ctx, param, value):
         if value is not None:
-            click.echo(f"fasprep: warning: {old} is now {new}; the old name goes in the next release", err=True)
+            prog = getattr(ctx.find_root().command, "prog", "fasprep")
+            click.echo(f"{prog}: warning: {old} is now {new}; the old name goes in the next release", err=True)
             ctx.meta.setdefault("fasprep_renamed", {})[dest] = value
 
     return click.option(old, hidden=True, expose_value=False, default=None, callback=callback, **kw)

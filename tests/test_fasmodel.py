@@ -234,7 +234,7 @@ def test_resume_continues_exactly(shards, tmp_path):
 def test_cli_resume_takes_the_runs_own_config(shards, tmp_path):
     run = tmp_path / "run"
     cli = [sys.executable, "-m", "fasmodel.cli", "train", "--out", str(run)]
-    first = cli + ["--shards", str(shards), "--protocol", "siw-p1", "--epochs", "1", "--width", "0.125",
+    first = cli + ["--build", str(shards), "--protocol", "siw-p1", "--epochs", "1", "--width", "0.125",
                    "--num-workers", "0", "--clips-per-video", "1", "--lr", "1e-3", "--no-progress"]
     res = subprocess.run(first, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
@@ -260,7 +260,7 @@ def test_cli_resume_takes_the_runs_own_config(shards, tmp_path):
 
 def test_cli_without_torch_says_what_to_install(tmp_path):
     code = ("import sys; sys.modules['torch'] = None; from fasmodel.cli import main; "
-            f"main(['train', '--shards', {str(tmp_path)!r}, '--protocol', 'siw-p1', '--out', {str(tmp_path / 'r')!r}])")
+            f"main(['train', '--build', {str(tmp_path)!r}, '--protocol', 'siw-p1', '--out', {str(tmp_path / 'r')!r}])")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert "pip install torch" in res.stderr
@@ -269,11 +269,11 @@ def test_cli_without_torch_says_what_to_install(tmp_path):
 def test_cli_train_eval_report(shards, tmp_path):
     run = tmp_path / "run"
     cli = [sys.executable, "-m", "fasmodel.cli"]
-    res = subprocess.run(cli + ["train", "--shards", str(shards), "--protocol", "siw-p2-1", "--out", str(run),
+    res = subprocess.run(cli + ["train", "--build", str(shards), "--protocol", "siw-p2-1", "--out", str(run),
                                 "--epochs", "1", "--width", "0.125", "--num-workers", "0", "--clips-per-video", "1"],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
-    res = subprocess.run(cli + ["eval", "--shards", str(shards), "--protocol", "siw-p2-1", "--checkpoint",
+    res = subprocess.run(cli + ["eval", "--build", str(shards), "--protocol", "siw-p2-1", "--checkpoint",
                                 str(run / "checkpoints" / "last.pt"), "--max-clips", "2", "--num-workers", "1"],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
@@ -286,7 +286,7 @@ def test_cli_train_eval_report(shards, tmp_path):
     res = subprocess.run(cli + ["report", str(run)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "| siw-p2 | auxiliary | 1 | 1 |" in res.stdout
     assert "AUC" in res.stdout and "only 1 replay" in res.stdout
-    bad = subprocess.run(cli + ["train", "--shards", str(shards), "--protocol", "siw-p9", "--out", str(tmp_path / "p9")],
+    bad = subprocess.run(cli + ["train", "--build", str(shards), "--protocol", "siw-p9", "--out", str(tmp_path / "p9")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "siw-p9" in bad.stderr and bad.stderr.count("\n") == 1
 

@@ -48,11 +48,11 @@ def test_train_and_eval_with_the_dev_threshold(oulu_shards, tmp_path):
     assert len(ClipDataset(oulu_shards, "oulu-p1", "dev", clip_frames=5).videos) == 10
     run = tmp_path / "run"
     cli = [sys.executable, "-m", "fasmodel.cli"]
-    res = subprocess.run(cli + ["train", "--shards", str(oulu_shards), "--protocol", "oulu-p1", "--out", str(run),
+    res = subprocess.run(cli + ["train", "--build", str(oulu_shards), "--protocol", "oulu-p1", "--out", str(run),
                                 "--epochs", "2", "--width", "0.125", "--num-workers", "0", "--clips-per-video", "2"],
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
-    res = subprocess.run(cli + ["eval", "--shards", str(oulu_shards), "--protocol", "oulu-p1", "--checkpoint",
+    res = subprocess.run(cli + ["eval", "--build", str(oulu_shards), "--protocol", "oulu-p1", "--checkpoint",
                                 str(run / "checkpoints" / "last.pt"), "--max-clips", "2"],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
