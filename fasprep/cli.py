@@ -100,7 +100,10 @@ def _renamed(old: str, new: str, dest: str, **kw):
             click.echo(f"{prog}: warning: {old} is now {new}; the old name goes in the next release", err=True)
             ctx.meta.setdefault("fasprep_renamed", {})[dest] = value
 
-    return click.option(old, hidden=True, expose_value=False, default=None, callback=callback, **kw)
+    # A name of its own: under the name click would derive ("out", "shards") it would also receive
+    # the values of the parameter that now has that name.
+    return click.option(old, f"renamed_{old.lstrip('-').replace('-', '_')}", hidden=True, expose_value=False,
+                        default=None, callback=callback, **kw)
 
 
 def _take_renamed(opts: dict) -> dict:

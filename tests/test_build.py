@@ -352,6 +352,8 @@ def test_info_verify_preview_cli(reference, tmp_path):
     assert sheet is not None and sheet.shape[0] > 400 and sheet.shape[1] > 800
     bad = run("preview", str(out), "--video", "Train/live/999/nope", "--png", str(png))
     assert bad.returncode == 2 and "not in the build" in bad.stderr
+    old = run("preview", str(out), "--video", vid, "--out", str(tmp_path / "old.png"))  # the old spelling
+    assert old.returncode == 0 and "--out is now --png" in old.stderr and (tmp_path / "old.png").is_file()
 
     # verify fails on a flipped byte, naming the shard
     copy = tmp_path / "copy"
