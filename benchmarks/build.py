@@ -21,7 +21,8 @@ Then the cost of the integrity work (durable, atomic packing; shards checked bef
 trusts them): a no-op re-run and a repack (--shard-size change) of the 1-worker build, and the
 shard checks alone, cold (sha256 of every shard) and cached. ``--baseline SRC`` runs the same
 builds, re-run and repack with the fasprep source tree SRC (e.g. a worktree of the commit
-before) in the same run, interleaved, and prints the ratios.
+before) in the same run, interleaved (baseline, this tree, this tree, baseline: the mean of
+each), and prints the ratios.
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ def run_measured(args: list[str], src: Path | None = None) -> tuple[dict, float,
     far, so the last sample is the peak)."""
     import psutil
 
-    env = None if src is None else dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
+    env = None
+    if src is not None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
     peaks: dict[int, float] = {}
@@ -161,19 +164,21 @@ def main() -> None:
     big = str(2 << 30)
     runs, base = {}, {}
     for workers in (1, 2):
-        # The baseline first for one worker count, second for the other: drift on a shared
-        # machine does not favour either side.
-        for src in [None] if a.baseline is None else [a.baseline, None] if workers == 1 else [None, a.baseline]:
+        # With a baseline: baseline, this tree, this tree, baseline (ABBA), each side's mean, so
+        # that a drift of a shared machine's load favours neither side.
+        fps: dict = {}
+        for src in [None] if a.baseline is None else [a.baseline, None, None, a.baseline]:
             out = a.workdir / (f"out-{workers}" if src is None else f"base-{workers}")
             shutil.rmtree(out, ignore_errors=True)
             result, root_peak, child_peaks = run_measured([BUILD, str(raw), str(out), str(workers), a.depth_source,
                                                            big], src)
             if result["failed"]:
                 raise SystemExit(f"{result['failed']} videos failed; see {out}/failures.csv")
+            fps.setdefault(src, []).append(result["frames"] / result["seconds"])
             # One worker runs in the build's own process (joblib runs n_jobs=1 inline); more are
             # loky worker processes.
             worker_peak = root_peak if workers == 1 else max(child_peaks)
-            (runs if src is None else base)[workers] = {**result, "fps": result["frames"] / result["seconds"],
+            (runs if src is None else base)[workers] = {**result, "fps": sum(fps[src]) / len(fps[src]),
                                                         "peak_rss_mb": worker_peak}
     # The integrity work: a no-op re-run, a repack, the shard checks alone.
     again, repack = {}, {}
