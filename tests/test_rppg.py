@@ -12,7 +12,7 @@ from fasprep.rppg import (analyse_trace, chrom_pulse, heart_rate, hr_track, labe
 
 
 def plain_chrom(rgb, fs, band=(0.7, 2.5), win_sec=1.6, order=3):
-    """CHROM exactly as ../shared/DESIGN.md words it, written out longhand.
+    """CHROM exactly as docs/design.md (Labels) words it, written out longhand.
 
     Window length ceil(win_sec * fs) made even; windows every half window from sample 0, plus
     one ending at the last sample; per window: divide by the window's mean, X = 3R - 2G,
