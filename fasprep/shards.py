@@ -5,8 +5,8 @@ HDF5 *part* per video (:class:`PartWriter`, atomically), then packs the parts in
 *shards* (:class:`ShardWriter`) listed with their sha256 in ``manifest.json``. In every file a
 video is the group ``/videos/<video_id>`` (``video_id`` has ``/`` separators, so groups nest).
 
-The format (every dataset, attribute and manifest field, with shapes, dtypes and units) is
-documented in one place, docs/format.md; its tables are checked against :data:`DATASET_SCHEMA`,
+docs/format.md gives every dataset, attribute and manifest field with shapes, dtypes and units;
+its tables are checked against :data:`DATASET_SCHEMA`,
 :data:`ATTR_SCHEMA` and :data:`MANIFEST_VIDEO_SCHEMA` here, which the writer and the verifier use.
 Frames are chunked by clip (``CLIP_FRAMES`` consecutive frames), so reading the frames of one
 training clip is one chunk read.

@@ -91,3 +91,23 @@ def test_nothing_labelled(tmp_path):
     _touch(tmp_path, "clips/a.mp4")
     with pytest.raises(DatasetLayoutError, match="no labelled videos"):
         scan_folder(tmp_path)
+
+
+def test_cli_dry_run_with_a_chosen_split(tmp_path):
+    import subprocess
+    import sys
+
+    from fasprep.datasets import read_protocol
+
+    _touch(tmp_path / "raw", *(f"{lab}/s{i}/c.mp4" for i in range(6) for lab in ("live", "replay")))
+    run = [sys.executable, "-m", "fasprep", "build", "folder", str(tmp_path / "raw"), str(tmp_path / "out"), "--dry-run"]
+    res = subprocess.run([*run, "--split-seed", "7", "--split-shares", "1,0,1"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "12 videos" in res.stdout and "seed 7" in res.stdout
+    train, test = (read_protocol(tmp_path / "out", "folder", s) for s in ("train", "test"))
+    assert len(train) == len(test) == 6
+    assert not {r.video_id.split("/")[1] for r in train} & {r.video_id.split("/")[1] for r in test}
+    bad = subprocess.run([sys.executable, "-m", "fasprep", "build", "siw", str(tmp_path / "raw"), str(tmp_path / "o2"),
+                          "--split-seed", "3"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "folder dataset only" in bad.stderr
