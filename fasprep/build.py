@@ -52,7 +52,7 @@ from .shards import CODECS, FORMAT, FORMAT_VERSION, PartWriter, ShardWriter, gro
 log = logging.getLogger(__name__)
 
 #: Bump when the labels computed for the same config change; older parts are then redone.
-LABEL_VERSION = 1
+LABEL_VERSION = 2
 #: Attempts at a video whose process dies mid-video before it is recorded as failed.
 MAX_ATTEMPTS = 3
 BACKENDS = ("loky", "dask")

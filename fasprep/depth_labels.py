@@ -35,13 +35,17 @@ class DepthLabels:
 
     Attributes
     ----------
-    depth : (T, S, S) float32 in [0, 1], near = 1, 0 outside the face and on frames without one
+    depth : (T, S, S) float32: inside the mask 1 at the nearest point, falling by
+        (1 - FACE_DEPTH_FLOOR) over the video's depth range (one scale per video, see
+        :func:`fasprep.depth.normalise_depth`), never below FACE_DEPTH_FLOOR (0.1); 0 outside
+        the face and on frames without one
     mask : (T, S, S) bool
     nrr_grid : (T, S, S, 2) float32, crop coordinates in [-1, 1] (NaN without a face)
     face_ok : (T,) bool
     box : (T, 4) float32, square crop x1, y1, x2, y2 in pixels (NaN without a face)
     landmarks : (T, 68, 2) float32, iBUG-68 in pixels (NaN without a face)
-    fit_rmse_px : (T,) float32, landmark reprojection RMS of the fit (NaN for ``mesh``)
+    fit_rmse_px : (T,) float32, landmark reprojection RMS of the rendered (smoothed) fit, pixels
+        (NaN for ``mesh``)
     source : str
     """
 
@@ -127,17 +131,24 @@ def label_frames(landmarks: np.ndarray, face_ok: np.ndarray, *, source: str = "s
     else:
         grid_ids = _grid(source, size, crop_scale, "")
         triangles = mesh_triangles()
+    zs = np.full((T, size, size), -np.inf, np.float32)
+    ranges = np.full(T, np.nan)
     for t in np.flatnonzero(ok):
         box = dp.square_box(lm[t], scale=crop_scale)
         if source == "sfm":
             fit = fits.frame(model, t)
             points = fit.project()
-            rmse[t] = fit.rmse_px
+            rmse[t] = dp.landmark_rmse_px(fit, model, p68[t])  # of the smoothed mesh, as rendered
         else:
             points = lm[t]
-        depth[t], mask[t] = dp.render_depth(points, triangles, box, size=size)
+        z, mask[t] = dp.render_z(points, triangles, box, size=size)
+        zs[t], ranges[t] = z, dp.depth_range(z, mask[t])
         grid[t] = dp.nrr_grid(points, grid_ids, box)
         boxes[t] = box
+    # One depth scale for the whole video: the same shape gives the same label on every frame.
+    scale = dp.video_depth_range(ranges)
+    for t in np.flatnonzero(ok):
+        depth[t] = dp.normalise_depth(zs[t], mask[t], scale=scale)
     return DepthLabels(depth=depth, mask=mask, nrr_grid=grid, face_ok=ok, box=boxes,
                        landmarks=p68[:, :, :2].astype(np.float32), fit_rmse_px=rmse, source=source)
 
