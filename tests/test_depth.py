@@ -292,3 +292,18 @@ def test_face_loss_gives_zero_labels(real_data):
     assert np.isnan(labels.nrr_grid[~ok]).all() and np.isnan(labels.box[~ok]).all()
     assert labels.depth[ok].max() == 1.0
     assert all(ok[t] for t in crops)
+
+
+def test_gate_rejects_a_poor_fit(sfm_folder, talking_head):
+    """Landmarks no face can take (a frame's points scattered by 6 % of the face size) are not
+    labelled; the real frames around them are (their fit error is 1.5-1.8 % of the face size)."""
+    from fasprep.depth_labels import label_frames
+
+    lm = talking_head[0][:24].copy()
+    rng = np.random.default_rng(0)
+    lm[12, :, :2] += rng.normal(0, 0.06 * face.face_size_px(lm[12]), (478, 2))
+    labels = label_frames(lm, np.ones(24, bool), source="sfm", sfm_dir=sfm_folder, frame_size=(640, 360))
+    assert labels.reject_reason[12] == "fit_error" and not labels.mask[12].any()
+    assert labels.rejected() == {"fit_error": 1} and labels.face_ok.sum() == 23
+    size = np.array([face.face_size_px(x) for x in lm])
+    assert np.nanmax(np.delete(labels.fit_rmse_px / size, 12)) <= 0.025
