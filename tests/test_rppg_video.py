@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 N = int(20 * FPS)  # 20 s clips
 
 # (welltory subject, rate in bpm): a different recording for each rate.
-PHOTO_CASES = [("subject_05", 50), ("subject_15", 70), ("subject_09", 95), ("subject_05", 120), ("subject_16", 140)]
+PHOTO_CASES = [("subject_09", 45), ("subject_05", 50), ("subject_15", 70), ("subject_09", 95), ("subject_05", 120), ("subject_16", 140)]
 # The talking-head clip, looped, has its own in-band lines: speech rhythm made periodic by the
 # loop, strongest near 88.6 and 139 bpm (test_looped_clip_artifact_lines measures them). A 0.5 %
 # pulse within a few bpm of those lines loses to them; these rates stay clear of them.
