@@ -52,9 +52,9 @@ import numpy as np
 from . import __version__
 from . import depth as dp
 from .datasets import Dataset, VideoRecord, get_dataset, write_protocols
-from .depth_labels import DEPTH_SOURCES, label_frames
+from .depth_labels import DEPTH_SOURCES, QualityGate, label_frames
 from .errors import FasprepError, InputError, OutputError
-from .face import FaceTracker, crop_square, skin_mean_rgb
+from .face import FACE_SELECTIONS, FaceTracker, crop_square, skin_mean_rgb
 from .io import MIN_DECODED_SHARE, atomic_path, iter_frames, probe_video
 from .progress import progress_bar
 from .rppg import analyse_trace
@@ -75,7 +75,7 @@ from .shards import (
 log = logging.getLogger(__name__)
 
 #: Bump when the labels computed for the same config change; older parts are then redone.
-LABEL_VERSION = 1
+LABEL_VERSION = 2
 #: Deaths of a worker process under a video, seen by the build, before it is recorded as failed.
 MAX_ATTEMPTS = 3
 BACKENDS = ("loky", "dask")
@@ -95,6 +95,11 @@ class BuildConfig:
     frame_codec : {"jpeg", "raw"}
     jpeg_quality : int in [1, 100]
     rppg_bins : int, F of the label spectrum
+    face_select : {"largest", "confident"}, which face is labelled when several are found and
+        the dataset's box does not say (:class:`fasprep.face.FaceTracker`)
+    min_face_px, max_yaw_deg, min_in_frame, max_fit_error : the per-frame quality gate
+        (:class:`fasprep.depth_labels.QualityGate`); a frame that fails it gets face_ok False
+        and no depth, its reason counted in the manifest
     """
 
     crop_size: int = 256
@@ -105,8 +110,15 @@ class BuildConfig:
     frame_codec: str = "jpeg"
     jpeg_quality: int = 90
     rppg_bins: int = 50
+    face_select: str = "largest"
+    min_face_px: float = QualityGate.min_face_px
+    max_yaw_deg: float = QualityGate.max_yaw_deg
+    min_in_frame: float = QualityGate.min_in_frame
+    max_fit_error: float = QualityGate.max_fit_error
 
     def __post_init__(self):
+        if self.face_select not in FACE_SELECTIONS:
+            raise InputError("face_select", f"must be one of {', '.join(FACE_SELECTIONS)}, got {self.face_select!r}")
         if self.depth_source not in DEPTH_SOURCES:
             raise InputError("depth_source", f"must be one of {', '.join(DEPTH_SOURCES)}, got {self.depth_source!r}")
         if self.frame_codec not in CODECS:
@@ -117,6 +129,11 @@ class BuildConfig:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @property
+    def gate(self) -> QualityGate:
+        return QualityGate(min_face_px=self.min_face_px, max_yaw_deg=self.max_yaw_deg,
+                           min_in_frame=self.min_in_frame, max_fit_error=self.max_fit_error)
 
     @property
     def hash(self) -> str:
@@ -157,11 +174,13 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     stride, scale = config.frame_stride, config.crop_scale
     rgb, kept_lm, kept_box, kept_index = [], [], [], []
     last_box = None
-    with FaceTracker() as tracker:
+    frame_wh = None
+    with FaceTracker(select=config.face_select) as tracker:
         # One core per task: the decoder runs in this thread, FFmpeg single-threaded. With as
         # many workers as cores this is the fastest in total, and workers scale linearly.
         for t, frame in enumerate(iter_frames(record.path, prefetch=0, threads=1)):
             prior = _prior(boxes, t)
+            frame_wh = (frame.shape[1], frame.shape[0])
             lm = tracker.landmarks(frame, prior_box=prior)
             rgb.append(np.full(3, np.nan) if lm is None else skin_mean_rgb(frame, lm[:, :2]))
             if lm is not None:
@@ -189,7 +208,8 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     lm = np.array(kept_lm)
     ok = np.all(np.isfinite(lm[:, :, 0]), axis=1)
     depth = label_frames(lm, ok, source=config.depth_source, size=config.depth_size, crop_scale=scale,
-                         sfm_dir=sfm_dir)
+                         sfm_dir=sfm_dir, gate=config.gate, frame_size=frame_wh)
+    ok = depth.face_ok
     live = record.label == "live"
     index = np.array(kept_index, np.int32)
     arrays = {
@@ -207,6 +227,7 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     rmse = depth.fit_rmse_px[ok]
     attrs = {**record.attrs, "fps": float(info.fps), "rotation_deg": int(info.rotation_deg),
              "hr_bpm": float(pulse.hr_bpm), "snr_db": float(pulse.snr_db),
+             "hr_reliable": bool(pulse.hr_reliable), "hr_note": pulse.hr_note, "rejected_frames": depth.rejected(),
              "source": f"{record.video_id}{record.path.suffix}",
              "n_frames_source": len(rgb),
              "fit_rmse_px": float(np.mean(rmse)) if len(rmse) and np.all(np.isfinite(rmse)) else float("nan")}
@@ -250,7 +271,9 @@ def process_video(record: VideoRecord, *, out: str, config: BuildConfig, sfm_dir
                                 jpeg_quality=config.jpeg_quality) as writer:
                     result = label_video(record, writer, config=config, sfm_dir=sfm_dir)
                 marker.update(n_frames=result["n_frames"], bytes=part.stat().st_size,
-                              hr_bpm=_num(result["hr_bpm"]), snr_db=_num(result["snr_db"]))
+                              hr_bpm=_num(result["hr_bpm"]), snr_db=_num(result["snr_db"]),
+                              hr_reliable=result["hr_reliable"], rejected_frames=result["rejected_frames"],
+                              **({"hr_note": result["hr_note"]} if result["hr_note"] else {}))
             except FasprepError as exc:
                 marker.update(status="failed", error=str(exc))
             except OSError as exc:
@@ -737,8 +760,11 @@ def pack(out: Path, dataset: str, records: list[VideoRecord], config: BuildConfi
             "split": r.split,
             "subject": r.subject,
             "hr_bpm": m.get("hr_bpm"),
+            "hr_reliable": m.get("hr_reliable", m.get("hr_bpm") is not None),
+            **({"hr_note": m["hr_note"]} if m.get("hr_note") and not stale else {}),
             "snr_db": m.get("snr_db"),
             "bytes": m.get("bytes", 0),
+            "rejected_frames": m.get("rejected_frames", {}) if not stale else {},
         }
         if m.get("warnings") and not stale:
             videos[r.video_id]["warnings"] = m["warnings"]

@@ -148,7 +148,9 @@ def _summary_lines(result) -> list[str]:
     s = result.summary()
     bpm = result.track_bpm[np.isfinite(result.track_bpm)]
     lines = [
-        f"{result.source}: HR {s['hr_bpm']} bpm, SNR {s['snr_db']} dB ({s['method'].upper()})",
+        f"{result.source}: HR {s['hr_bpm']} bpm"
+        + ("" if s["hr_reliable"] else f" (UNRELIABLE: {s['hr_note']})")
+        + f", SNR {s['snr_db']} dB ({s['method'].upper()})",
         f"  {s['n_frames']} frames at {s['fps']:.2f} fps ({s['n_frames'] / s['fps']:.1f} s); face in "
         f"{s['face_frames']} ({s['face_frames'] / s['n_frames']:.0%}); pulse on {len(s['segments'])} segment(s)",
     ]
@@ -184,10 +186,11 @@ def _write_outputs(result, out_dir: Path | None, png: Path | None) -> list[Path]
 def rppg_gt_cmd(video, as_json, out_dir, png, progress, **rppg_opts):
     """rPPG ground truth of a face VIDEO: CHROM pulse, heart rate, SNR, HR track, label spectrum.
 
-    The face is tracked with MediaPipe FaceMesh; the mean colour of the facial skin (face oval
-    minus eyes, brows and mouth) per frame gives the pulse by the chrominance method of de Haan &
-    Jeanne (2013). Exit status 2, with one line on stderr, for an unreadable video or one with
-    too little face.
+    The face (the largest, when there are several) is tracked with MediaPipe FaceMesh; the mean
+    colour of the facial skin (face oval minus eyes, brows and mouth) per frame gives the pulse
+    by the chrominance method of de Haan & Jeanne (2013). Exit status 2, with one line on
+    stderr, for an unreadable video or one with too little face; a pulse under 5 s gets its
+    heart rate flagged UNRELIABLE (hr_reliable false in --json).
 
     \b
     Examples:
@@ -345,6 +348,17 @@ def _build_options(f):
                      help="Store crops as JPEG bytes or as uint8 arrays (about 10x larger)."),
         click.option("--jpeg-quality", type=click.IntRange(50, 100), default=90, show_default=True,
                      help="JPEG quality of the stored crops."),
+        click.option("--face-select", type=click.Choice(["largest", "confident"]), default="largest",
+                     show_default=True, help="Face labelled when several are found and the dataset's box does not "
+                     "say which (a warning is recorded when faces compete)."),
+        click.option("--min-face-px", type=click.FloatRange(0), default=64.0, show_default=True,
+                     help="Quality gate: smallest face (larger side of its landmarks' box) given depth, pixels."),
+        click.option("--max-yaw", type=click.FloatRange(0, 90), default=60.0, show_default=True,
+                     help="Quality gate: largest head yaw given depth, degrees."),
+        click.option("--min-in-frame", type=click.FloatRange(0, 1), default=0.9, show_default=True,
+                     help="Quality gate: smallest share of the face inside the frame given depth."),
+        click.option("--max-fit-error", type=click.FloatRange(0), default=0.04, show_default=True,
+                     help="Quality gate: largest 3DMM landmark error over the face size given depth (sfm)."),
         click.option("--shard-size", type=_ByteSize(), default="2GB", show_default=True,
                      help="Soft bound on the size of one shard file."),
         click.option("--redo-failed", is_flag=True, help="Retry the videos that failed in an earlier run."),
@@ -371,8 +385,8 @@ def _shares(ctx, param, value):
 
 
 def _run_build(adapter, raw, out, *, workers, backend, scheduler, frame_stride, crop_size, crop_scale, depth_size,
-               depth_source, frame_codec, jpeg_quality, shard_size, redo_failed, dry_run, sfm_dir, keep_parts,
-               progress):
+               depth_source, frame_codec, jpeg_quality, face_select, min_face_px, max_yaw, min_in_frame,
+               max_fit_error, shard_size, redo_failed, dry_run, sfm_dir, keep_parts, progress):
     from .datasets import format_plan, plan, write_protocols
 
     if scheduler and backend != "dask":
@@ -389,7 +403,8 @@ def _run_build(adapter, raw, out, *, workers, backend, scheduler, frame_stride, 
 
     config = BuildConfig(crop_size=crop_size, crop_scale=crop_scale, depth_size=depth_size,
                          depth_source=depth_source, frame_stride=frame_stride, frame_codec=frame_codec,
-                         jpeg_quality=jpeg_quality)
+                         jpeg_quality=jpeg_quality, face_select=face_select, min_face_px=min_face_px,
+                         max_yaw_deg=max_yaw, min_in_frame=min_in_frame, max_fit_error=max_fit_error)
     if scan.unknown:
         click.echo(f"{len(scan.unknown)} file(s) under {raw} are not {adapter.title} videos and are ignored, "
                    f"e.g. {scan.unknown[0]}", err=True)
@@ -557,9 +572,11 @@ def depth_cmd(input_path, out_dir, depth_source, depth_size, crop_scale, preview
     """Dense depth labels of the face in INPUT, an image or a video.
 
     Writes OUT/<name>_depth.npz (depth (T,S,S), mask, nrr_grid (T,S,S,2), face_ok, box,
-    iBUG-68 landmarks, fit RMSE), OUT/<name>_depth.png (crop | depth | overlay) and, for a
+    iBUG-68 landmarks, fit RMSE, reject_reason), OUT/<name>_depth.png (crop | depth | overlay) and, for a
     video, OUT/<name>_depth_sheet.png (the same over time). Exit status 2, with one line on
-    stderr, for unreadable input, no face, or a missing Surrey Face Model.
+    stderr, for unreadable input, no face, or a missing Surrey Face Model. With several faces
+    the largest is labelled; a face that is small (< 64 px), turned more than 60 degrees,
+    under 90 % inside the frame or poorly fitted gets no depth (reject_reason says why).
 
     \b
     Examples:

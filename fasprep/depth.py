@@ -449,13 +449,58 @@ def rasterize(xyz: np.ndarray, triangles: np.ndarray, size: int) -> tuple[np.nda
     return zbuf, np.isfinite(zbuf)
 
 
-def normalise_depth(z: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Depth label from a z-buffer: [0, 1] over the face, nearest = 1, background 0.
+#: Depth label of the far end of the face at the video's depth range: inside the mask the label
+#: spans [FACE_DEPTH_FLOOR, 1], so the face's rim never takes the background's 0.
+FACE_DEPTH_FLOOR = 0.1
+#: Percentile of a video's per-frame depth ranges that sets its depth scale: a few frames with
+#: an unusually deep view (strong yaw, a poor fit) clip at the floor instead of squashing the rest.
+VIDEO_RANGE_PERCENTILE = 95.0
+
+
+def depth_range(z: np.ndarray, mask: np.ndarray) -> float:
+    """Depth extent of a rendered face, nearest minus farthest visible point (NaN without a face).
+
+    Parameters
+    ----------
+    z : np.ndarray, shape (S, S), float, larger = nearer (e.g. from :func:`render_z`)
+    mask : np.ndarray, shape (S, S), bool
+
+    Returns
+    -------
+    float, in the units of ``z``
+    """
+    return float(z[mask].max() - z[mask].min()) if mask.any() else float("nan")
+
+
+def video_depth_range(ranges: np.ndarray) -> float:
+    """The depth scale of a video: a high percentile of its frames' :func:`depth_range`.
+
+    Parameters
+    ----------
+    ranges : np.ndarray, shape (T,), float; NaN for frames without a face (ignored)
+
+    Returns
+    -------
+    float; NaN when no frame has a face
+    """
+    r = np.asarray(ranges, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    return float(np.percentile(r, VIDEO_RANGE_PERCENTILE)) if len(r) else float("nan")
+
+
+def normalise_depth(z: np.ndarray, mask: np.ndarray, *, scale: float | None = None) -> np.ndarray:
+    """Depth label from a z-buffer: nearest point 1, ``scale`` of depth spans 1 - FACE_DEPTH_FLOOR.
+
+    ``label = 1 - (1 - FACE_DEPTH_FLOOR) * (z_max - z) / scale``, clipped to
+    [FACE_DEPTH_FLOOR, 1] inside the mask, 0 outside. With one ``scale`` for a whole video
+    (:func:`video_depth_range`) the same shape gives the same values on every frame; without
+    one, the frame's own :func:`depth_range` (a single image).
 
     Parameters
     ----------
     z : np.ndarray, shape (S, S), float, larger = nearer
     mask : np.ndarray, shape (S, S), bool
+    scale : float > 0, optional, units of ``z``
 
     Returns
     -------
@@ -463,8 +508,10 @@ def normalise_depth(z: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """
     out = np.zeros(z.shape, np.float32)
     if mask.any():
-        zmin, zmax = z[mask].min(), z[mask].max()
-        out[mask] = (z[mask] - zmin) / max(zmax - zmin, 1e-9)
+        zmax = z[mask].max()
+        d = depth_range(z, mask) if scale is None or not np.isfinite(scale) else scale
+        rel = (zmax - z[mask]) / max(d, 1e-9)
+        out[mask] = np.clip(1.0 - (1.0 - FACE_DEPTH_FLOOR) * rel, FACE_DEPTH_FLOOR, 1.0)
     return out
 
 
@@ -477,9 +524,12 @@ def to_grid(points_xyz: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     return g
 
 
-def render_depth(points_xyz: np.ndarray, triangles: np.ndarray, box: np.ndarray, *, size: int = 32
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Depth label and mask of a posed mesh inside a square crop box.
+def render_z(points_xyz: np.ndarray, triangles: np.ndarray, box: np.ndarray, *, size: int = 32
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Z-buffer of a posed mesh inside a square crop box, depth in crop-side units.
+
+    Depth is divided by the crop's side, so it scales with the face as x and y do: a face's
+    depth profile has the same values however large it is in the frame.
 
     Parameters
     ----------
@@ -493,11 +543,48 @@ def render_depth(points_xyz: np.ndarray, triangles: np.ndarray, box: np.ndarray,
 
     Returns
     -------
-    depth : np.ndarray, shape (S, S), float32 in [0, 1], near = 1, background 0
+    z : np.ndarray, shape (S, S), float64, crop sides, larger = nearer; -inf outside the face
     mask : np.ndarray, shape (S, S), bool
     """
     z, mask = rasterize(to_grid(points_xyz, box, size), triangles, size)
-    return normalise_depth(z, mask), mask
+    return z / (box[2] - box[0]), mask
+
+
+def render_depth(points_xyz: np.ndarray, triangles: np.ndarray, box: np.ndarray, *, size: int = 32,
+                 scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Depth label and mask of a posed mesh inside a square crop box (:func:`render_z`, then
+    :func:`normalise_depth` with ``scale``, in crop sides; by default the face's own range).
+
+    Returns
+    -------
+    depth : np.ndarray, shape (S, S), float32, in [FACE_DEPTH_FLOOR, 1] on the face (near = 1), 0 elsewhere
+    mask : np.ndarray, shape (S, S), bool
+    """
+    z, mask = render_z(points_xyz, triangles, box, size=size)
+    return normalise_depth(z, mask, scale=scale), mask
+
+
+def landmark_rmse_px(fit: Fit, model: FaceModel, landmarks68: np.ndarray) -> float:
+    """Root-mean-square distance (pixels) of a fit's landmark vertices, as projected, to the landmarks.
+
+    The jaw landmarks are matched to the nearest projected contour vertex, as in the fit.
+    Measures the mesh that is rendered (e.g. after a video's temporal smoothing).
+
+    Parameters
+    ----------
+    fit : Fit
+    model : FaceModel
+    landmarks68 : np.ndarray, shape (68, 2+), float, pixels (y down)
+
+    Returns
+    -------
+    float, pixels
+    """
+    proj = fit.project()
+    pts = np.asarray(landmarks68, dtype=np.float64)[:, :2]
+    vid = _contour_vertices(model, _y_up(proj[:, :2]), _y_up(pts))
+    use = vid >= 0
+    return float(np.sqrt(((proj[vid[use], :2] - pts[use]) ** 2).sum(axis=1).mean()))
 
 
 # --- video -------------------------------------------------------------------------------------

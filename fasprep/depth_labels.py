@@ -20,11 +20,37 @@ import numpy as np
 
 from . import depth as dp
 from .errors import InputError
-from .face import FaceTracker, crop_square, mesh_triangles, to_ibug68
+from .face import FaceTracker, crop_square, face_in_frame, face_size_px, face_yaw_deg, mesh_triangles, to_ibug68
 from .io import atomic_path, iter_frames, probe_video
 from .progress import progress_bar
 
 DEPTH_SOURCES = ("sfm", "mesh")
+#: Why a frame has no depth label, in the order they are checked ("" = labelled).
+REJECT_REASONS = ("no_face", "small_face", "yaw", "out_of_frame", "fit_error")
+
+
+@dataclass(frozen=True)
+class QualityGate:
+    """When a tracked face is labelled: every frame's face must pass all four.
+
+    Attributes
+    ----------
+    min_face_px : float
+        Smallest face (larger side of its landmarks' box), pixels: a smaller one has too few
+        pixels per label pixel for its shape to mean anything ("small_face").
+    max_yaw_deg : float
+        Largest head yaw (:func:`fasprep.face.face_yaw_deg`), degrees ("yaw").
+    min_in_frame : float in [0, 1]
+        Smallest share of the face oval inside the frame: the rest would be labelled over
+        the crop's black padding ("out_of_frame").
+    max_fit_error : float
+        Largest 3DMM landmark error (``fit_rmse_px``) over the face size, ``sfm`` only ("fit_error").
+    """
+
+    min_face_px: float = 64.0
+    max_yaw_deg: float = 60.0
+    min_in_frame: float = 0.9
+    max_fit_error: float = 0.04
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -34,14 +60,19 @@ class DepthLabels:
 
     Attributes
     ----------
-    depth : (T, S, S) float32 in [0, 1], near = 1, 0 outside the face and on frames without one
+    depth : (T, S, S) float32: inside the mask 1 at the nearest point, falling by
+        (1 - FACE_DEPTH_FLOOR) over the video's depth range (one scale per video, see
+        :func:`fasprep.depth.normalise_depth`), never below FACE_DEPTH_FLOOR (0.1); 0 outside
+        the face and on frames without one
     mask : (T, S, S) bool
     nrr_grid : (T, S, S, 2) float32, crop coordinates in [-1, 1] (NaN without a face)
     face_ok : (T,) bool
     box : (T, 4) float32, square crop x1, y1, x2, y2 in pixels (NaN without a face)
     landmarks : (T, 68, 2) float32, iBUG-68 in pixels (NaN without a face)
-    fit_rmse_px : (T,) float32, landmark reprojection RMS of the fit (NaN for ``mesh``)
+    fit_rmse_px : (T,) float32, landmark reprojection RMS of the rendered (smoothed) fit, pixels
+        (NaN for ``mesh``)
     source : str
+    reject_reason : (T,) str: why a frame has no label (one of ``REJECT_REASONS``); "" = labelled
     """
 
     depth: np.ndarray
@@ -52,13 +83,20 @@ class DepthLabels:
     landmarks: np.ndarray
     fit_rmse_px: np.ndarray
     source: str
+    reject_reason: np.ndarray
+
+    def rejected(self) -> dict[str, int]:
+        """Frames without a label per reason (only reasons that occur)."""
+        reasons, counts = np.unique(self.reject_reason[self.reject_reason != ""], return_counts=True)
+        return {str(r): int(n) for r, n in zip(reasons, counts)}
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the arrays to an ``.npz`` file, atomically."""
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, depth=self.depth.astype(np.float16), mask=self.mask,
                                 nrr_grid=self.nrr_grid.astype(np.float16), face_ok=self.face_ok, box=self.box,
-                                landmarks=self.landmarks, fit_rmse_px=self.fit_rmse_px, source=self.source)
+                                landmarks=self.landmarks, fit_rmse_px=self.fit_rmse_px, source=self.source,
+                                reject_reason=self.reject_reason.astype(str))
         return Path(path)
 
 
@@ -85,10 +123,42 @@ def _check_source(source: str) -> None:
         raise InputError("depth_source", f"must be one of {', '.join(DEPTH_SOURCES)}, got {source!r}")
 
 
+def gate_reasons(landmarks: np.ndarray, tracked: np.ndarray, gate: QualityGate,
+                 frame_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Why each frame fails the gate before any fit: no face, small face, yaw, out of frame.
+
+    Parameters
+    ----------
+    landmarks : np.ndarray, shape (T, 478, 3), float, pixels
+    tracked : np.ndarray, shape (T,), bool
+    gate : QualityGate
+    frame_size : (width, height), optional; without it the in-frame check is skipped
+
+    Returns
+    -------
+    np.ndarray, shape (T,), str: a reason of ``REJECT_REASONS`` or ""
+    """
+    reason = np.full(len(tracked), "", dtype=object)
+    for t in range(len(tracked)):
+        if not tracked[t]:
+            reason[t] = "no_face"
+        elif face_size_px(landmarks[t]) < gate.min_face_px:
+            reason[t] = "small_face"
+        elif abs(face_yaw_deg(landmarks[t])) > gate.max_yaw_deg:
+            reason[t] = "yaw"
+        elif frame_size is not None and face_in_frame(landmarks[t], frame_size) < gate.min_in_frame:
+            reason[t] = "out_of_frame"
+    return reason
+
+
 def label_frames(landmarks: np.ndarray, face_ok: np.ndarray, *, source: str = "sfm", size: int = 32,
                  crop_scale: float = 1.3, sfm_dir: str | os.PathLike | None = None,
-                 smooth_frames: float = 2.0) -> DepthLabels:
-    """Depth labels from tracked landmarks.
+                 smooth_frames: float = 2.0, gate: QualityGate | None = QualityGate(),
+                 frame_size: tuple[int, int] | None = None) -> DepthLabels:
+    """Depth labels from tracked landmarks, for the frames whose face passes the quality gate.
+
+    Frames that fail it (``reject_reason``) get no depth, mask or NRR grid (as frames without
+    a face), and ``face_ok`` False; their box and landmarks are kept.
 
     Parameters
     ----------
@@ -105,18 +175,25 @@ def label_frames(landmarks: np.ndarray, face_ok: np.ndarray, *, source: str = "s
         The SFM folder (see :mod:`fasprep.models`); ``sfm`` only.
     smooth_frames : float
         Temporal smoothing of the fitted pose and expression (``sfm`` only), frames.
+    gate : QualityGate, optional
+        None labels every tracked face.
+    frame_size : (width, height), optional
+        Of the frames the landmarks are in, for the gate's in-frame check.
     """
     _check_source(source)
     lm = np.asarray(landmarks, dtype=np.float64)
-    ok = np.asarray(face_ok, dtype=bool)
-    T = len(ok)
+    tracked = np.asarray(face_ok, dtype=bool)
+    T = len(tracked)
+    reason = (gate_reasons(lm, tracked, gate, frame_size) if gate is not None
+              else np.where(tracked, "", "no_face").astype(object))
+    ok = reason == ""
     depth = np.zeros((T, size, size), np.float32)
     mask = np.zeros((T, size, size), bool)
     grid = np.full((T, size, size, 2), np.nan, np.float32)
     boxes = np.full((T, 4), np.nan, np.float32)
     p68 = np.full((T, 68, 3), np.nan)
     rmse = np.full(T, np.nan, np.float32)
-    for t in np.flatnonzero(ok):
+    for t in np.flatnonzero(tracked):
         p68[t] = to_ibug68(lm[t])
     if source == "sfm":
         model = dp.load_sfm(sfm_dir)
@@ -126,19 +203,34 @@ def label_frames(landmarks: np.ndarray, face_ok: np.ndarray, *, source: str = "s
     else:
         grid_ids = _grid(source, size, crop_scale, "")
         triangles = mesh_triangles()
+    zs = np.full((T, size, size), -np.inf, np.float32)
+    ranges = np.full(T, np.nan)
+    for t in np.flatnonzero(tracked):
+        boxes[t] = dp.square_box(lm[t], scale=crop_scale)
     for t in np.flatnonzero(ok):
         box = dp.square_box(lm[t], scale=crop_scale)
         if source == "sfm":
             fit = fits.frame(model, t)
             points = fit.project()
-            rmse[t] = fit.rmse_px
+            rmse[t] = dp.landmark_rmse_px(fit, model, p68[t])  # of the smoothed mesh, as rendered
+            if gate is not None and rmse[t] > gate.max_fit_error * face_size_px(lm[t]):
+                reason[t] = "fit_error"
+                continue
         else:
             points = lm[t]
-        depth[t], mask[t] = dp.render_depth(points, triangles, box, size=size)
+        z, mask[t] = dp.render_z(points, triangles, box, size=size)
+        zs[t], ranges[t] = z, dp.depth_range(z, mask[t])
         grid[t] = dp.nrr_grid(points, grid_ids, box)
-        boxes[t] = box
+    ok = reason == ""
+    mask[~ok] = False
+    grid[~ok] = np.nan
+    # One depth scale for the whole video: the same shape gives the same label on every frame.
+    scale = dp.video_depth_range(ranges)
+    for t in np.flatnonzero(ok):
+        depth[t] = dp.normalise_depth(zs[t], mask[t], scale=scale)
     return DepthLabels(depth=depth, mask=mask, nrr_grid=grid, face_ok=ok, box=boxes,
-                       landmarks=p68[:, :, :2].astype(np.float32), fit_rmse_px=rmse, source=source)
+                       landmarks=p68[:, :, :2].astype(np.float32), fit_rmse_px=rmse, source=source,
+                       reject_reason=reason.astype(str))
 
 
 def is_image(path: str | os.PathLike) -> bool:
@@ -183,11 +275,12 @@ def depth_labels(path: str | os.PathLike, *, source: str = "sfm", size: int = 32
         frames = iter_frames(path)
         tracker_kw = {}
     wanted = set(np.round(np.linspace(0, max(n_est - 1, 0), keep_frames)).astype(int)) if n_est else {0}
-    landmarks, crops = [], {}
+    landmarks, crops, frame_wh = [], {}, None
     with FaceTracker(**tracker_kw) as tracker:
         for t, frame in enumerate(progress_bar(frames, total=n_est or None, desc=Path(path).name, unit="frame",
                                                enabled=progress)):
             lm = tracker.landmarks(frame)
+            frame_wh = (frame.shape[1], frame.shape[0])
             landmarks.append(np.full((478, 3), np.nan, np.float32) if lm is None else lm)
             if t in wanted and lm is not None:
                 crops[t] = crop_square(frame, dp.square_box(lm, scale=crop_scale), crop_px)
@@ -195,4 +288,5 @@ def depth_labels(path: str | os.PathLike, *, source: str = "sfm", size: int = 32
     ok = np.all(np.isfinite(lm[:, :, 0]), axis=1)
     if not ok.any():
         raise InputError(path, f"no face found in {'the image' if len(ok) == 1 else f'any of its {len(ok)} frames'}")
-    return label_frames(lm, ok, source=source, size=size, crop_scale=crop_scale, sfm_dir=sfm_dir), crops
+    return label_frames(lm, ok, source=source, size=size, crop_scale=crop_scale, sfm_dir=sfm_dir,
+                        frame_size=frame_wh), crops

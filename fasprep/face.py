@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 from pathlib import Path
 from typing import Iterator
@@ -22,7 +23,12 @@ from .errors import InputError
 from .io import VideoInfo, iter_frames, probe_video
 from .progress import progress_bar
 
+log = logging.getLogger(__name__)
+
 N_LANDMARKS = 478
+#: How :class:`FaceTracker` picks one face when a detector finds several (after the dataset's
+#: prior box, which always decides when the mesh finds a face in it or a detection overlaps it).
+FACE_SELECTIONS = ("largest", "confident")
 
 #: Face outline, clockwise from the top of the forehead (MediaPipe ``FACEMESH_FACE_OVAL``).
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
@@ -73,8 +79,14 @@ class FaceTracker:
     MediaPipe FaceMesh runs in video mode on a square crop that follows the face (``crop_scale``
     times the face's size, resampled to ``crop_px``), so a face that is small in a 1080p frame
     is seen at the size the mesh model expects, and the cost does not depend on the frame size.
-    When there is no face to follow, MediaPipe's full-range face detector (faces up to ~5 m)
-    searches the whole frame (after a caller's prior box, if one is given).
+    When there is no face to follow, in this order until a face is found: the mesh in a
+    caller's prior box (a dataset's face box); MediaPipe's short-range face detector (faces
+    within ~2 m, also three-quarter views the other misses); its full-range detector (faces up
+    to ~5 m, small in the frame); each detection is then confirmed by the mesh in its box.
+
+    Several faces: the detection overlapping the prior box most, else per ``select`` the
+    largest (default: the person in front of the camera) or the most confident; when a second
+    face is at least half as large as the chosen one, a warning is logged (once per tracker).
 
     Use as a context manager and feed consecutive frames of one video to :meth:`landmarks`.
     Not thread-safe; one tracker per video.
@@ -89,45 +101,94 @@ class FaceTracker:
         Side of the tracking crop over the larger side of the face box.
     crop_px : int
         Side of the crop the mesh model is given, pixels.
+    select : {"largest", "confident"}
+        Which of several detected faces to follow (without a prior box that settles it).
     """
 
     def __init__(self, *, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
-                 static_image: bool = False, crop_scale: float = 2.0, crop_px: int = 320):
+                 static_image: bool = False, crop_scale: float = 2.0, crop_px: int = 320,
+                 select: str = "largest"):
         from .models import import_mediapipe
 
         mp = import_mediapipe()  # imported late: ~1 s, and only the face stages need it
+        if select not in FACE_SELECTIONS:
+            raise InputError("select", f"must be one of {', '.join(FACE_SELECTIONS)}, got {select!r}")
         self._static = static_image
         self._crop_scale = float(crop_scale)
         self._crop_px = int(crop_px)
+        self._select = select
+        self._warned = False
         self._box: np.ndarray | None = None  # x1, y1, x2, y2 of the face being followed
         with _native_stderr_silenced():
             self._mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=static_image, max_num_faces=1, refine_landmarks=True,
                 min_detection_confidence=min_detection_confidence,
                 min_tracking_confidence=min_tracking_confidence)
-            self._detector = mp.solutions.face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=min_detection_confidence)
+            # Short range first (the usual anti-spoofing capture: a face near the camera,
+            # turned), then full range (small, distant faces).
+            self._detectors = [mp.solutions.face_detection.FaceDetection(
+                model_selection=m, min_detection_confidence=min_detection_confidence) for m in (0, 1)]
             # The graphs' calculators open (and log) on worker threads; one blank frame waits
             # for that inside the silenced region. A frame with no face changes no state.
             blank = np.zeros((64, 64, 3), np.uint8)
             self._mesh.process(blank)
-            self._detector.process(blank)
+            for d in self._detectors:
+                d.process(blank)
 
-    def detect(self, frame: np.ndarray) -> np.ndarray | None:
-        """Box of the most confident face in a whole frame (full-range detector).
+    def _run(self, detector, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        h, w = frame.shape[:2]
+        with _native_stderr_silenced():
+            result = detector.process(frame)
+        out = []
+        for d in result.detections or []:
+            bb = d.location_data.relative_bounding_box
+            out.append((np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h]),
+                        float(d.score[0])))
+        return out
+
+    def detections(self, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Faces in a whole frame: the short-range detector's, else the full-range one's.
 
         Returns
         -------
-        np.ndarray, shape (4,), float64: x1, y1, x2, y2 in pixels; or None.
+        list of (box, score): box np.ndarray (4,) float64 x1, y1, x2, y2 in pixels; score in [0, 1].
         """
-        with _native_stderr_silenced():
-            result = self._detector.process(frame)
-        if not result.detections:
-            return None
-        best = max(result.detections, key=lambda d: d.score[0])
-        bb = best.location_data.relative_bounding_box
-        h, w = frame.shape[:2]
-        return np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h])
+        for detector in self._detectors:
+            found = self._run(detector, frame)
+            if found:
+                return found
+        return []
+
+    def _choose(self, found: list[tuple[np.ndarray, float]], prior_box: np.ndarray | None) -> np.ndarray:
+        """The face to follow among detections (see the class notes); warns once when faces compete."""
+        boxes = np.array([b for b, _ in found])
+        area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+        iou = np.zeros(len(found)) if prior_box is None else box_iou(boxes, prior_box)
+        if iou.max() > 0:  # the dataset says which face
+            best, how = int(np.argmax(iou)), "the one in the dataset's box"
+        elif self._select == "largest":
+            best, how = int(np.argmax(area)), "the largest"
+        else:
+            best, how = int(np.argmax([score for _, score in found])), "the most confident"
+        if len(found) > 1 and not self._warned and np.sort(area)[-2] >= 0.5 * area.max():
+            self._warned = True
+            log.warning("%d faces compete in a frame; labelling %s (x1 y1 x2 y2 = %s)", len(found), how,
+                        " ".join(f"{v:.0f}" for v in boxes[best]))
+        return boxes[best]
+
+    def detect(self, frame: np.ndarray, *, prior_box=None) -> Iterator[np.ndarray]:
+        """Boxes of the face to follow in a whole frame, one per detector that finds any
+        (short range, then full range); see the class notes on several faces.
+
+        Yields
+        ------
+        np.ndarray, shape (4,), float64: x1, y1, x2, y2 in pixels.
+        """
+        prior = None if prior_box is None else np.asarray(prior_box, dtype=np.float64)
+        for detector in self._detectors:
+            found = self._run(detector, frame)
+            if found:
+                yield self._choose(found, prior)
 
     def landmarks(self, frame: np.ndarray, *, prior_box=None) -> np.ndarray | None:
         """Landmarks of the face in ``frame``.
@@ -157,9 +218,12 @@ class FaceTracker:
             prior = None if prior_box is None else np.asarray(prior_box, float)
             if prior is not None and np.all(np.isfinite(prior)) and min(prior[2] - prior[0], prior[3] - prior[1]) > 4:
                 xy = self._mesh_in_box(frame, prior)
-            if xy is None:
-                box = self.detect(frame)
-                xy = None if box is None else self._mesh_in_box(frame, box)
+            usable = prior is not None and np.all(np.isfinite(prior))
+            # Each detector's face is confirmed by the mesh; one it cannot confirm, the next tries.
+            for box in (self.detect(frame, prior_box=prior if usable else None) if xy is None else ()):
+                xy = self._mesh_in_box(frame, box)
+                if xy is not None:
+                    break
         if xy is None:
             self._box = None  # lost: the next frame searches again
             return None
@@ -183,7 +247,8 @@ class FaceTracker:
 
     def close(self) -> None:
         self._mesh.close()
-        self._detector.close()
+        for d in self._detectors:
+            d.close()
 
     def __enter__(self) -> "FaceTracker":
         return self
@@ -209,6 +274,65 @@ def crop_square(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     m = np.array([[s, 0, -s * box[0]], [0, s, -s * box[1]]])
     return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT)
+
+
+def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Intersection over union of each of ``boxes`` (N, 4) with ``box`` (4,); x1, y1, x2, y2."""
+    boxes = np.atleast_2d(np.asarray(boxes, dtype=np.float64))
+    lo = np.maximum(boxes[:, :2], box[:2])
+    hi = np.minimum(boxes[:, 2:], box[2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+    union = area + np.prod(np.clip(box[2:] - box[:2], 0, None)) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def face_size_px(landmarks: np.ndarray) -> float:
+    """Size of a face: the larger side of its landmarks' bounding box, pixels.
+
+    Parameters
+    ----------
+    landmarks : np.ndarray, shape (478, 2+), float, pixels
+    """
+    xy = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    return float((xy.max(axis=0) - xy.min(axis=0)).max())
+
+
+def face_yaw_deg(landmarks: np.ndarray) -> float:
+    """Head yaw from MediaPipe's landmarks: the turn of the line between the cheeks (234 and
+    454, the face oval's widest points) out of the image plane, degrees; 0 = frontal, the sign
+    says which way (positive: the subject's left cheek nearer the camera).
+
+    Parameters
+    ----------
+    landmarks : np.ndarray, shape (478, 3), float: x, y, z pixels (z larger = nearer)
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    dx, dz = lm[454, 0] - lm[234, 0], lm[454, 2] - lm[234, 2]
+    return float(np.degrees(np.arctan2(dz, dx)))
+
+
+def face_in_frame(landmarks: np.ndarray, frame_size: tuple[int, int]) -> float:
+    """Share of the face oval's area that lies inside the frame, in [0, 1].
+
+    Parameters
+    ----------
+    landmarks : np.ndarray, shape (478, 2+), float, pixels
+    frame_size : (width, height), pixels
+    """
+    oval = np.asarray(landmarks, dtype=np.float64)[list(FACE_OVAL), :2]
+    w, h = frame_size
+    lo = np.floor(oval.min(axis=0)).astype(int)
+    hi = np.ceil(oval.max(axis=0)).astype(int) + 1
+    mask = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.uint8)
+    _fill(mask, oval, [], offset=lo.astype(np.float64))
+    total = int(mask.sum())
+    if total == 0:
+        return 0.0
+    x1, y1 = max(0, -lo[0]), max(0, -lo[1])
+    x2, y2 = min(mask.shape[1], w - lo[0]), min(mask.shape[0], h - lo[1])
+    inside = int(mask[y1:y2, x1:x2].sum()) if x2 > x1 and y2 > y1 else 0
+    return inside / total
 
 
 def track_video(path: str | os.PathLike, **tracker_kw) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
@@ -276,7 +400,8 @@ def _fill(mask: np.ndarray, outline: np.ndarray, holes: list[np.ndarray], offset
         return np.round((p - offset) * 16).astype(np.int32)
 
     cv2.fillPoly(mask, [fixed(outline)], 1, lineType=cv2.LINE_8, shift=4)
-    cv2.fillPoly(mask, [fixed(h) for h in holes], 0, lineType=cv2.LINE_8, shift=4)
+    if holes:
+        cv2.fillPoly(mask, [fixed(h) for h in holes], 0, lineType=cv2.LINE_8, shift=4)
 
 
 def skin_mean_rgb(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

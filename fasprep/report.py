@@ -207,12 +207,24 @@ def build_summary(out: str | os.PathLike) -> dict:
         "frames": frames, "shards": len(m["shards"]), "bytes": shard_bytes,
         "bytes_per_frame": shard_bytes / frames if frames else None,
         "live_hr_bpm": stats(r["hr_bpm"] for r in ok if r["label"] == "live"),
+        "live_hr_unreliable": {v: r.get("hr_note", "too little pulse") for v, r in videos.items()
+                               if r["status"] == "ok" and r["label"] == "live" and r.get("hr_reliable") is False},
         "live_snr_db": stats(r["snr_db"] for r in ok if r["label"] == "live"),
         "spoof_snr_db": stats(r["snr_db"] for r in ok if r["label"] != "live"),
         "failures": [(v, r["error"]) for v, r in videos.items() if r["status"] != "ok"],
         "warnings": {v: r["warnings"] for v, r in videos.items() if r.get("warnings")},
+        "rejected_frames": _rejected_totals(ok),
         "protocols": protocols,
     }
+
+
+def _rejected_totals(videos: list[dict]) -> dict:
+    """Frames the quality gate left without depth, per reason, and how many videos had any."""
+    totals: dict[str, int] = {}
+    for r in videos:
+        for reason, n in (r.get("rejected_frames") or {}).items():
+            totals[reason] = totals.get(reason, 0) + n
+    return {"frames": totals, "videos": sum(1 for r in videos if r.get("rejected_frames"))}
 
 
 def format_summary(s: dict, *, max_failures: int = 10) -> str:
@@ -238,6 +250,14 @@ def format_summary(s: dict, *, max_failures: int = 10) -> str:
         if st:
             lines.append(f"  {name}: median {st['median']:.1f} {unit}, range {st['min']:.1f} to {st['max']:.1f} "
                          f"({st['n']} videos)")
+    rejected = s.get("rejected_frames") or {}
+    if rejected.get("frames"):
+        lines.append(f"  frames without depth (quality gate), in {rejected['videos']} video(s): "
+                     + ", ".join(f"{reason} {n}" for reason, n in sorted(rejected["frames"].items())))
+    if s.get("live_hr_unreliable"):
+        first = next(iter(s["live_hr_unreliable"].items()))
+        lines.append(f"  {len(s['live_hr_unreliable'])} live video(s) with an UNRELIABLE heart rate (hr_reliable "
+                     f"false in manifest.json), e.g. {first[0]}: {first[1]}")
     if s["protocols"]:
         lines.append("  protocols: " + ", ".join(
             f"{p} ({'/'.join(f'{k} {n}' for k, n in sorted(splits.items(), reverse=True))})"

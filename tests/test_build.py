@@ -343,6 +343,12 @@ def test_info_verify_preview_cli(reference, tmp_path):
     assert summary["bytes_per_frame"] < 25e3
     assert summary["live_snr_db"]["median"] > summary["spoof_snr_db"]["median"]
     assert "live HR" in run("info", str(out)).stdout
+    # Heart rates: the 8 s live clips' are reliable, the 3 s attacks' flagged (never a bare number).
+    videos = json.loads((out / "manifest.json").read_text())["videos"].values()
+    assert all(r["hr_reliable"] == (r["label"] == "live") for r in videos)
+    assert all("under 5 s is unreliable" in r["hr_note"] for r in videos if r["label"] != "live")
+    assert summary["live_hr_unreliable"] == {} and set(summary["rejected_frames"]) == {"frames", "videos"}
+    assert all(isinstance(r["rejected_frames"], dict) for r in videos)
     vid = next(v for v, r in json.loads((out / "manifest.json").read_text())["videos"].items() if r["label"] == "live")
     png = tmp_path / "qc.png"
     assert run("preview", str(out), "--video", vid, "--png", str(png)).returncode == 0

@@ -102,6 +102,10 @@ def test_min_face_option_accepts_partial_face(real_data):
     out = json.loads(proc.stdout)
     assert 70 <= out["face_frames"] <= 74 and out["n_frames"] == 169
     assert out["segments"][0][0] == 0 and out["segments"][0][1] <= 74
+    # 2.7 s of pulse: a heart rate is given, flagged, never a bare number.
+    assert out["hr_reliable"] is False and "only 2.7 s" in out["hr_note"]
+    text = run_cli("rppg-gt", real_data / "video" / "face_noface.mov", "--min-face", "0.4")
+    assert text.returncode == 0 and "bpm (UNRELIABLE: pulse from only 2.7 s" in text.stdout
 
 
 def test_bad_option_is_a_usage_error(pulse_video):

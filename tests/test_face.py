@@ -105,3 +105,142 @@ def test_skin_trace_flags_face_loss(real_data):
     # A face for the first 72 frames, then none.
     assert ok[:70].all() and not ok[75:].any()
     assert np.all(np.isnan(rgb[~ok])) and np.all(np.isfinite(rgb[ok]))
+
+
+# --- finding every face a person would see; the quality gate ----------------------------------
+
+
+def turned_head(image, landmarks, yaw_deg):
+    """A real face photo with its head turned by ``yaw_deg`` about a vertical axis behind the face.
+
+    Piecewise-affine warp of the photo: MediaPipe's 478 landmarks (with their depth) and a ring
+    around the face (hair, ears, at the face oval's depth) are rotated and projected; the frame's
+    border stays put; triangles are drawn back to front, so the far cheek is hidden as it turns.
+    """
+    from scipy.spatial import Delaunay
+
+    h, w = image.shape[:2]
+    lm = np.asarray(landmarks, np.float64)
+    oval = lm[list(face.FACE_OVAL)]
+    centre = oval.mean(0)
+    half = (oval[:, :2].max(0) - oval[:, :2].min(0)) / 2
+    ang = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    ring = np.column_stack([centre[0] + 1.45 * half[0] * np.cos(ang), centre[1] + 1.3 * half[1] * np.sin(ang),
+                            np.full(24, oval[:, 2].min())])
+    border = np.array([[0, 0], [w / 2, 0], [w - 1, 0], [w - 1, h / 2], [w - 1, h - 1], [w / 2, h - 1],
+                       [0, h - 1], [0, h / 2]])
+    p = np.vstack([lm, ring]) - centre
+    p[:, 2] += half[0]  # the axis: about a face's half-width behind the face
+    th = np.radians(yaw_deg)
+    q = np.column_stack([p[:, 0] * np.cos(th) + p[:, 2] * np.sin(th), p[:, 1],
+                         -p[:, 0] * np.sin(th) + p[:, 2] * np.cos(th)])
+    src = np.vstack([lm[:, :2], ring[:, :2], border])
+    dst = np.vstack([q[:, :2] + centre[:2], border])
+    z = np.r_[q[:, 2], np.full(len(border), -np.inf)]
+    out = image.copy()
+    for tri in (t := Delaunay(src).simplices)[np.argsort(z[t].mean(1))]:
+        s, d = src[tri].astype(np.float32), dst[tri].astype(np.float32)
+        x0, y0 = np.maximum(np.floor(d.min(0)), 0).astype(int)
+        x1, y1 = np.minimum(np.ceil(d.max(0)) + 1, [w, h]).astype(int)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        m = cv2.getAffineTransform(s, d - np.float32([x0, y0]))
+        patch = cv2.warpAffine(image, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillConvexPoly(inside, np.round((d - [x0, y0]) * 16).astype(np.int32), 1, shift=4)
+        out[y0:y1, x0:x1][inside.astype(bool)] = patch[inside.astype(bool)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def astronaut(real_data, tracker):
+    rgb = load_rgb(real_data / "images" / "astronaut.png")
+    return rgb, tracker.landmarks(rgb)
+
+
+@pytest.mark.parametrize("yaw", [45, 55, 60])
+def test_turned_face_close_up_is_found_and_labelled(astronaut, tracker, yaw):
+    """A three-quarter view filling the frame (what the full-range detector alone missed)."""
+    from fasprep.depth_labels import label_frames
+
+    rgb, lm = astronaut
+    turned = turned_head(rgb, lm, yaw)
+    lm_turned = tracker.landmarks(turned)
+    box = np.r_[lm_turned[:, :2].min(0), lm_turned[:, :2].max(0)]
+    side = 1.15 * (box[2:] - box[:2]).max()
+    centre = (box[:2] + box[2:]) / 2
+    close_up = face.crop_square(turned, np.r_[centre - side / 2, centre + side / 2], 480)
+    found = tracker.landmarks(close_up)
+    assert found is not None
+    # Turned away from the camera (MediaPipe sees 30-45 degrees of it here), kept by the gate.
+    assert 20 <= abs(face.face_yaw_deg(found)) <= 60
+    labels = label_frames(found[None], np.ones(1, bool), source="mesh", frame_size=(480, 480))
+    assert labels.face_ok[0] and labels.rejected() == {} and labels.mask[0].mean() > 0.3
+
+
+@pytest.fixture(scope="module")
+def walking_away(astronaut):
+    """A real face photo sliding out of a 640x480 frame, then shrinking into the distance."""
+    from fasprep.synth import photo_background
+
+    rgb, _ = astronaut
+    background = np.clip(photo_background(rgb, (640, 480)), 0, 255).astype(np.uint8)
+
+    def place(scale, x, y):
+        small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        out = background.copy()
+        h, w = small.shape[:2]
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, 640), min(y + h, 480)
+        out[y0:y1, x0:x1] = small[y0 - y:y1 - y, x0 - x:x1 - x]
+        return out
+
+    frames = ([place(0.9, int(x), 0) for x in np.linspace(100, -330, 12)]
+              + [place(s, 320 - int(256 * s), 240 - int(256 * s)) for s in np.geomspace(0.9, 0.2, 12)])
+    with face.FaceTracker() as video_tracker:
+        lms = [video_tracker.landmarks(f) for f in frames]
+    return lms
+
+
+def test_gate_rejects_faces_out_of_frame_and_tiny_with_their_reason(walking_away):
+    from fasprep.depth_labels import label_frames
+
+    lms = walking_away
+    ok = np.array([x is not None for x in lms])
+    lm = np.array([np.full((478, 3), np.nan, np.float32) if x is None else x for x in lms])
+    labels = label_frames(lm, ok, source="mesh", frame_size=(640, 480))
+    size = np.array([face.face_size_px(x) if x is not None else np.nan for x in lms])
+    in_frame = np.array([face.face_in_frame(x, (640, 480)) if x is not None else np.nan for x in lms])
+    reason = labels.reject_reason
+    # The tracker follows the face out of the frame: a third of it inside is not labelled.
+    out = ok & (in_frame < 0.8)
+    assert out.any() and np.all(reason[out] == "out_of_frame")
+    tiny = ok & (size < 50)
+    assert tiny.sum() >= 3 and np.all(reason[tiny] == "small_face")
+    fine = ok & (size > 80) & (in_frame > 0.97)
+    assert fine.sum() >= 8 and labels.face_ok[fine].all()
+    assert np.all(reason[~ok] == "no_face")
+    rejected = ~labels.face_ok
+    assert not labels.depth[rejected].any() and not labels.mask[rejected].any()
+    counts = labels.rejected()
+    assert counts["small_face"] == tiny.sum() + np.sum(ok & (size >= 50) & (size < 64) & (in_frame >= 0.9))
+    assert sum(counts.values()) == rejected.sum()
+
+
+def test_largest_of_several_faces_is_followed_with_a_warning(astronaut, caplog):
+    rgb, _ = astronaut
+    big = cv2.resize(rgb, (480, 480))
+    small = cv2.resize(rgb, (420, 420))
+    group = np.zeros((480, 940, 3), np.uint8)
+    group[:, :480] = big
+    group[30:450, 500:920] = small
+    with caplog.at_level("WARNING", logger="fasprep"):
+        with face.FaceTracker(static_image=True) as t:
+            assert len(t.detections(group)) == 2
+            lm = t.landmarks(group)
+        with face.FaceTracker(static_image=True, select="largest") as t:
+            prior = t.landmarks(group, prior_box=np.array([500.0, 30, 920, 450]))
+    assert lm[:, 0].mean() < 480  # the larger face, on the left
+    assert prior[:, 0].mean() > 500  # the dataset's box decides
+    assert any("faces compete" in r.getMessage() for r in caplog.records)
+    with pytest.raises(InputError, match="select"):
+        face.FaceTracker(select="first")

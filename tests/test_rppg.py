@@ -7,8 +7,9 @@ import pytest
 from scipy import signal
 
 from fasprep.errors import InputError
-from fasprep.rppg import (analyse_trace, chrom_pulse, heart_rate, hr_track, label_frequencies,
+from fasprep.rppg import (analyse_trace, chrom_pulse, chrom_response, heart_rate, hr_track, label_frequencies,
                           label_spectrum, pulse_from_trace, segments_of, snr_db)
+from videos import welltory_pulse
 
 
 def plain_chrom(rgb, fs, band=(0.7, 2.5), win_sec=1.6, order=3):
@@ -170,3 +171,56 @@ def test_chrom_validates_input(rgb, msg):
 def test_band_must_fit_below_nyquist():
     with pytest.raises(InputError, match="band"):
         chrom_pulse(np.ones((100, 3)), fs=4.0)
+
+
+@pytest.mark.parametrize("fs", [30.0, 25.0])
+def test_chrom_response_is_what_chrom_pulse_does_to_a_sinusoid(fs):
+    t = np.arange(int(30 * fs)) / fs
+    # (Not at multiples of the hop rate, 75 bpm: there the time-varying overlap-add folds the
+    # tone onto itself with a phase-dependent gain; a real pulse is no pure tone.)
+    bpm = np.array([42.0, 45, 50, 60, 72, 90, 120, 140, 148])
+    measured = []
+    for f in bpm / 60:
+        s = 1e-3 * np.sin(2 * np.pi * f * t + 0.3)
+        rgb = 120.0 * (1 + np.outer(s, [1.0, 0.0, 1.0]))  # Y = 1.5R + G - 1.5B stays 0: X alone
+        out = chrom_pulse(rgb, fs=fs)[len(t) // 4:-len(t) // 4]
+        ref = 3 * s[len(t) // 4:-len(t) // 4]  # X = 3R - 2G of the input
+        tone = np.exp(-2j * np.pi * f * t[len(t) // 4:-len(t) // 4])  # the component at f itself
+        measured.append(abs(out @ tone) / abs(ref @ tone))
+    np.testing.assert_allclose(chrom_response(bpm / 60, fs=fs), measured, rtol=0.03)
+    assert measured[2] < 0.65 * measured[5]  # 50 bpm loses most of its amplitude against 90 bpm
+
+
+def clean_chrom_pulse(real_data, subject, bpm, fs=30.0):
+    """CHROM pulse of a skin trace carrying nothing but a real PPG waveform at ``bpm``."""
+    ppg = welltory_pulse(real_data / "ppg" / "welltory" / "data" / subject, target_bpm=bpm, n=int(20 * fs))
+    return chrom_pulse(150.0 * (1 + 0.004 * np.outer(ppg, [0.33, 0.77, 0.53])), fs=fs)
+
+
+@pytest.mark.parametrize("subject", ["subject_09", "subject_13", "subject_21"])
+@pytest.mark.parametrize("bpm", [45, 50])
+def test_low_heart_rate_of_real_waveforms_is_not_its_harmonic(real_data, subject, bpm):
+    """Real PPG waveforms carry strong 2nd harmonics and CHROM weakens 45-50 bpm: the plain
+    spectral peak (no response divided out) reads 2 f0 for some; the heart rate does not."""
+    pulse = clean_chrom_pulse(real_data, subject, bpm)
+    assert abs(heart_rate(pulse, fs=30.0) - bpm) <= 2.0
+    plain = heart_rate(pulse, fs=30.0, chrom_win_sec=None)
+    if (subject, bpm) in {("subject_09", 45), ("subject_13", 45), ("subject_21", 50)}:  # measured
+        assert abs(plain - 2 * bpm) <= 3.0, plain  # the harmonic case this pins
+
+
+def test_heart_rate_not_halved_by_a_weaker_half_rate_line():
+    fs = 30.0
+    t = np.arange(int(20 * fs)) / fs
+    rng = np.random.default_rng(3)
+    pulse = np.sin(2 * np.pi * 2.1 * t) + 0.5 * np.sin(2 * np.pi * 1.05 * t) + 0.3 * rng.normal(size=len(t))
+    assert heart_rate(pulse, fs=fs) == pytest.approx(126.0, abs=1.0)
+
+
+def test_short_pulse_gets_an_hr_flagged_unreliable():
+    fs = 30.0
+    short = analyse_trace(random_trace(72, fs, 8), np.ones(72, bool), fs=fs, source="clip.mp4")  # 2.4 s
+    s = short.summary()
+    assert s["hr_reliable"] is False and "only 2.4 s" in s["hr_note"] and "unreliable" in s["hr_note"]
+    full = analyse_trace(random_trace(300, fs, 8), np.ones(300, bool), fs=fs).summary()
+    assert full["hr_reliable"] is True and "hr_note" not in full
