@@ -720,7 +720,8 @@ def _restore_marker(out: Path, video_id: str, rec: dict, config: BuildConfig) ->
     """A lost done-marker of a video packed in an intact shard, from the manifest's entry."""
     marker = {"video_id": video_id, "config_hash": config.hash, "status": "ok", "error": None,
               **{k: rec.get(k) for k in IDENTITY}, "n_frames": rec["n_frames"], "bytes": rec["bytes"],
-              "hr_bpm": rec["hr_bpm"], "snr_db": rec["snr_db"], "warnings": rec.get("warnings", [])}
+              "hr_bpm": rec["hr_bpm"], "snr_db": rec["snr_db"], "warnings": rec.get("warnings", []),
+              **{k: rec[k] for k in ("hr_reliable", "hr_note", "rejected_frames") if k in rec}}
     _write_marker(part_paths(out, video_id)[1], marker)
     return marker
 
@@ -850,7 +851,8 @@ def recover_manifest(out: str | os.PathLike) -> dict:
         if m and m.get("status") == "failed" and m.get("config_hash") == found["config_hash"] \
                 and m.get("video_id") not in videos:
             videos[m["video_id"]] = {"shard": None, "status": "failed", "error": m["error"], "n_frames": 0,
-                                     **{k: m.get(k) for k in IDENTITY}, "hr_bpm": None, "snr_db": None, "bytes": 0}
+                                     **{k: m.get(k) for k in IDENTITY}, "hr_bpm": None, "snr_db": None,
+                                     "hr_reliable": False, "rejected_frames": {}, "bytes": 0}
     manifest = {
         "format": FORMAT, "version": FORMAT_VERSION, "dataset": dataset, "fasprep_version": __version__,
         "config": found["config"], "config_hash": found["config_hash"], "label_version": LABEL_VERSION,

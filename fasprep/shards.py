@@ -80,6 +80,8 @@ ATTR_SCHEMA = {
     "rotation_deg": Field((), "int", "clockwise display rotation of the source container, degrees (applied on decode)"),
     "hr_bpm": Field((), "float", "heart rate of the CHROM pulse, beats per minute (NaN when none)"),
     "snr_db": Field((), "float", "SNR of the pulse at its heart rate, dB"),
+    "hr_reliable": Field((), "bool", "heart rate to be trusted: false for a pulse under 5 s (a number is kept, flagged; see hr_note)"),
+    "rejected_frames": Field((), "str", "JSON object: frames given no depth, per reason (no_face, small_face, yaw, out_of_frame, fit_error)"),
     "source": Field((), "str", "the source video, relative to the raw root"),
     "n_frames_source": Field((), "int", "frames decoded from the source video"),
     "fit_rmse_px": Field((), "float", "mean 3DMM fit RMSE over frames with a face, pixels (NaN for mesh depth)"),
@@ -97,6 +99,9 @@ MANIFEST_VIDEO_SCHEMA = {
     "subject": Field((), "int or str", "as the group attribute"),
     "hr_bpm": Field((), "float or null", "as the group attribute (null when none)"),
     "snr_db": Field((), "float or null", "as the group attribute"),
+    "hr_reliable": Field((), "bool", "as the group attribute"),
+    "hr_note": Field((), "str", "why the heart rate is not reliable", required=False),
+    "rejected_frames": Field((), "object", "frames given no depth, per reason (the group attribute, parsed)"),
     "bytes": Field((), "int", "bytes of the video's part file"),
     "warnings": Field((), "list of str", "what the build noticed on this video", required=False),
 }
@@ -227,6 +232,8 @@ class PartWriter:
         codes = [c for c in str(attrs["codes"]).split(",") if c]
         for key in (*GROUP_ATTRS, *codes):
             value = attrs[key]
+            if isinstance(value, dict):
+                value = json.dumps(value, sort_keys=True)
             self.group.attrs[key] = np.nan if value is None else value
         self._finished = True
 
@@ -471,6 +478,8 @@ def find_videos_in_shards(out: str | os.PathLike, *, dataset: str, config_hash: 
                                    "label": str(attrs["label"]), "attack": str(attrs["attack"]),
                                    "split": str(attrs["split"]), "subject": _plain(attrs["subject"]),
                                    "hr_bpm": _finite(attrs["hr_bpm"]), "snr_db": _finite(attrs["snr_db"]),
+                                   "hr_reliable": bool(attrs["hr_reliable"]),
+                                   "rejected_frames": json.loads(attrs["rejected_frames"]),
                                    "bytes": int(sum(g[d].id.get_storage_size() for d in g))}
                     n += 1
         except (OSError, KeyError, ValueError):  # unreadable or foreign: not a source

@@ -25,7 +25,8 @@ def _labels(T: int, S: int = 32, F: int = 50, seed: int = 0) -> dict:
 
 _ATTRS = {"dataset": "siw", "split": "Train", "label": "live", "attack": "live", "subject": 3, "sensor": 1,
           "medium": 1, "session": 1, "codes": "sensor,medium,session", "fps": 30.0, "rotation_deg": 0, "hr_bpm": 72.0,
-          "snr_db": 3.0, "source": "Train/live/003/003-1-1-1-1.mov", "n_frames_source": 12, "fit_rmse_px": 1.5}
+          "snr_db": 3.0, "hr_reliable": True, "rejected_frames": {"yaw": 2},
+          "source": "Train/live/003/003-1-1-1-1.mov", "n_frames_source": 12, "fit_rmse_px": 1.5}
 
 
 def _crops(T: int, size: int = 64) -> list[np.ndarray]:
@@ -60,7 +61,9 @@ def test_part_round_trip(tmp_path, codec):
             assert 0 < mse and 10 * np.log10(255 ** 2 / mse) > 30
         assert g["depth"].dtype == np.float16 and g["frames"].attrs["codec"] == codec
         assert g.attrs["label"] == "live" and g.attrs["hr_bpm"] == 72.0
-        assert dict(g.attrs) == _ATTRS  # every attribute, the dataset's codes included
+        assert json.loads(g.attrs["rejected_frames"]) == {"yaw": 2} and g.attrs["hr_reliable"]
+        # every attribute, the dataset's codes included (a mapping is stored as JSON text)
+        assert dict(g.attrs) == {**_ATTRS, "rejected_frames": json.dumps(_ATTRS["rejected_frames"])}
 
 
 def test_part_is_not_published_on_error(tmp_path):
@@ -94,7 +97,7 @@ def test_shards_are_bounded_and_verified(tmp_path):
                 "config": {"depth_size": 32, "crop_size": 64, "rppg_bins": 50}, "config_hash": "x",
                 "videos": {v: {"shard": where[v], "status": "ok", "error": None, "n_frames": 12, "label": "live",
                                "attack": "live", "split": "Train", "subject": 3, "hr_bpm": 72.0, "snr_db": 3.0,
-                               "bytes": 1} for v in ids},
+                               "hr_reliable": True, "rejected_frames": {}, "bytes": 1} for v in ids},
                 "shards": [vars(i) for i in infos]}
     shards.write_manifest(out, manifest)
     (out / "protocols" / "siw-p1").mkdir(parents=True)
