@@ -242,6 +242,11 @@ def chrom_response(freqs: np.ndarray, *, fs: float, band: tuple[float, float] = 
 
 #: A spectral peak this close outside the band (bpm) still counts as the band's.
 PEAK_EDGE_BPM = 1.0
+#: Peaks at least this share of the strongest one's power compete once CHROM's response is
+#: divided out (measured on benchmarks/hr_grid.py: lower shares let band-edge noise win).
+CLOSE_PEAK_SHARE = 0.85
+#: Half-width, bpm, of the search for a fundamental at half the chosen peak's frequency.
+HARMONIC_TOLERANCE_BPM = 3.0
 
 
 def _band_peaks(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float]) -> np.ndarray:
@@ -268,11 +273,19 @@ def pulse_peak_hz(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float
     """The pulse's fundamental frequency from its power spectrum, robust to its harmonics.
 
     The candidates are the local maxima of ``power`` in ``band`` (or within ``PEAK_EDGE_BPM``
-    of it). Each is weighed by its power over ``response`` squared: the estimating method's own
-    attenuation is divided out, so a fundamental near a band edge, which CHROM weakens (at
-    50 bpm to a third of the power it passes at 90), is not outweighed by its own 2nd
-    harmonic mid-band. The strongest weighed peak is the fundamental; its frequency is then
-    refined on ``power`` itself (parabolic interpolation), so the weighing does not bias it.
+    of it). With the estimating method's ``response`` divided out (power / response²; CHROM
+    weakens a pulse at 50 bpm to a third of the power it passes at 90):
+
+    1. among the peaks at least ``CLOSE_PEAK_SHARE`` as strong as the strongest, the strongest
+       once the response is divided out is taken (a weakened slow pulse against a line of
+       about its strength);
+    2. a peak within ``HARMONIC_TOLERANCE_BPM`` of half that frequency that is at least as
+       strong once the response is divided out is the fundamental, the taken one its 2nd
+       harmonic.
+
+    Far weaker peaks are never raised above a strong one, so noise the division amplifies at
+    the band edges does not win. The frequency is refined on ``power`` itself (parabolic
+    interpolation), so the weighing does not bias it.
 
     Parameters
     ----------
@@ -291,8 +304,13 @@ def pulse_peak_hz(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float
     peaks = _band_peaks(freqs, power, band)
     if len(peaks) == 0:  # monotonic through the band: its larger end
         inband = np.flatnonzero((freqs >= band[0]) & (freqs <= band[1]))
-        return float(freqs[inband[np.argmax(weighed[inband])]])
-    return _refine_hz(freqs, power, peaks[np.argmax(weighed[peaks])])
+        return float(freqs[inband[np.argmax(power[inband])]])
+    close = peaks[power[peaks] >= CLOSE_PEAK_SHARE * power[peaks].max()]
+    k = close[np.argmax(weighed[close])]
+    half = peaks[np.abs(freqs[peaks] - freqs[k] / 2) <= HARMONIC_TOLERANCE_BPM / 60.0]
+    if len(half) and weighed[half].max() >= weighed[k]:
+        k = half[np.argmax(weighed[half])]
+    return _refine_hz(freqs, power, k)
 
 
 def heart_rate(pulse: np.ndarray, *, fs: float, band: tuple[float, float] = PULSE_BAND,
