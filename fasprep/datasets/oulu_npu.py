@@ -1,6 +1,6 @@
 """OULU-NPU (Boulkenafet et al., FG 2017): 4,950 videos of 55 subjects, 6 phones, 3 sessions.
 
-The release (../shared/datasets/FAS_DATASETS.md, section 1) is laid out as::
+The release (Boulkenafet et al. 2017; the dataset's own README and Protocols/ folder) is laid out as::
 
     <root>/{Train,Dev,Test}_files/<phone>_<session>_<user>_<file>.avi   (+ <stem>.txt beside each)
     <root>/Protocols/Protocol_{1,2}/{Train,Dev,Test}.txt, Protocol_{3,4}/{Train,Dev,Test}_<k>.txt
