@@ -57,7 +57,7 @@ def test_train_and_eval_with_the_dev_threshold(oulu_shards, tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "EER threshold on the dev split" in res.stdout
-    result = json.loads((run / "eval-oulu-p1.json").read_text())
+    result = json.loads((run / "eval-oulu-p1-test-epoch002.json").read_text())
     m = result["metrics"]
     assert m["threshold_source"] == "dev-eer"
     assert set(m["apcer_per_type"]) == {"print", "replay"}

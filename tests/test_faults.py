@@ -262,7 +262,7 @@ def resize(mount: Path, size_kb: int, *more: str) -> None:
 
 
 def assert_one_line(proc: subprocess.CompletedProcess, *words: str) -> None:
-    errors = [line for line in proc.stderr.splitlines() if "are not SiW videos" not in line]
+    errors = [line for line in proc.stderr.splitlines() if "videos and are ignored" not in line]
     assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-3000:]
     assert errors[0].startswith("fasprep: error: ") and all(w in errors[0] for w in words), errors
 
