@@ -102,6 +102,25 @@ def _magma(depth: np.ndarray) -> np.ndarray:
     return (colormaps["magma"](np.clip(depth, 0, 1))[..., :3] * 255).astype(np.uint8)
 
 
+def depth_overlay(crop: np.ndarray, depth: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The depth at the crop's size and the crop with the depth blended in (magma) on the face.
+
+    Parameters
+    ----------
+    crop : (P, P, 3) uint8 RGB; depth : (S, S) float in [0, 1]; mask : (S, S) bool
+
+    Returns
+    -------
+    depth : (P, P) float32 in [0, 1]; overlay : (P, P, 3) uint8 RGB
+    """
+    size = crop.shape[0]
+    d = np.clip(_resize_nearest(depth, size), 0, 1)
+    m = _resize_nearest(mask, size).astype(bool)
+    overlay = crop.copy()
+    overlay[m] = (0.45 * crop[m] + 0.55 * _magma(d)[m]).astype(np.uint8)
+    return d, overlay
+
+
 def depth_panel(crop: np.ndarray, depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """One row of pixels: the face crop | its depth map (grey) | the depth over the crop (magma).
 
@@ -113,12 +132,8 @@ def depth_panel(crop: np.ndarray, depth: np.ndarray, mask: np.ndarray) -> np.nda
     -------
     (P, 3P, 3) uint8 RGB
     """
-    size = crop.shape[0]
-    d = np.clip(_resize_nearest(depth, size), 0, 1)
+    d, overlay = depth_overlay(crop, depth, mask)
     grey = np.repeat((d * 255).astype(np.uint8)[..., None], 3, axis=2)
-    m = _resize_nearest(mask, size).astype(bool)
-    overlay = crop.copy()
-    overlay[m] = (0.45 * crop[m] + 0.55 * _magma(d)[m]).astype(np.uint8)
     return np.hstack([crop, grey, overlay])
 
 
@@ -130,11 +145,7 @@ def _depth_rows(fig, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]])
     axes = fig.subplots(len(rows), 3, squeeze=False)
     image = None
     for r, (label, crop, depth, mask) in enumerate(rows):
-        size = crop.shape[0]
-        d = np.clip(_resize_nearest(depth, size), 0, 1)
-        m = _resize_nearest(mask, size).astype(bool)
-        overlay = crop.copy()
-        overlay[m] = (0.45 * crop[m] + 0.55 * _magma(d)[m]).astype(np.uint8)
+        d, overlay = depth_overlay(crop, depth, mask)
         axes[r, 0].imshow(crop)
         image = axes[r, 1].imshow(d, cmap="magma", vmin=0, vmax=1)
         axes[r, 2].imshow(overlay)
@@ -290,11 +301,7 @@ def write_preview(out: str | os.PathLike, video_id: str, path: str | os.PathLike
     fig = _figure(figsize=(2.2 * len(pick) + 1.2, 2.2 * 2 + 3.0), dpi=100, layout="constrained")
     grid = fig.add_gridspec(3, len(pick) + 1, height_ratios=[1, 1, 1.3], width_ratios=[1] * len(pick) + [0.08])
     for k, (t, crop) in enumerate(zip(pick, crops)):
-        size = crop.shape[0]
-        d = np.clip(_resize_nearest(depth[t], size), 0, 1)
-        m = _resize_nearest(mask[t], size).astype(bool)
-        overlay = crop.copy()
-        overlay[m] = (0.45 * crop[m] + 0.55 * _magma(d)[m]).astype(np.uint8)
+        overlay = depth_overlay(crop, depth[t], mask[t])[1]
         for row, img in enumerate((crop, overlay)):
             ax = fig.add_subplot(grid[row, k])
             ax.imshow(img)
