@@ -383,7 +383,7 @@ def read_corner_csv(path: str | os.PathLike, *, n_frames: int | None = None, fir
     """
     lines = annotation_lines(path)
     form = "frame,x1,y1,x2,y2[,lx,ly,rx,ry]"
-    rows = [finite_values(path, k, line, 9 if line.count(b",") == 8 else 5, b",", form)
+    rows = [finite_values(path, k, line, 9 if line.count(b",") == 8 else 5, b",", form)[:5]
             for k, line in enumerate(lines, start=1)]
     index, values = _framed_rows(path, rows, first_frame, form)
     boxes = values[:, :4] if len(values) else np.zeros((0, 4))

@@ -214,7 +214,7 @@ def scan_msu(root: str | os.PathLike) -> Scan:
             continue
         label, attack = label_of(codes)
         if (label == "live") != (key[0] == "real"):
-            notes.append(f"{video_id}: {'a real' if label == 'live' else 'an attack'} name in a '{key[0]}' folder; "
+            notes.append(f"{video_id}: {'a real' if label == 'live' else 'an attack'} name in the '{key[0]}' folder; "
                          f"labelled by the name")
         split = split_of.get(int(codes["client"]), "")
         if not split:

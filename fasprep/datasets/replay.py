@@ -217,8 +217,8 @@ class _Release:
     face_dir: str
 
 
-_RA = _Release("replay-attack", "Idiap Replay-Attack", parse_replay_attack_name, True, "face-locations")
-_RM = _Release("replay-mobile", "Idiap Replay-Mobile", parse_replay_mobile_name, False, "faceloc/rect")
+_RA = _Release("replay-attack", "Replay-Attack", parse_replay_attack_name, True, "face-locations")
+_RM = _Release("replay-mobile", "Replay-Mobile", parse_replay_mobile_name, False, "faceloc/rect")
 
 
 def _base(root: str | os.PathLike, title: str) -> Path:
@@ -268,7 +268,7 @@ def _scan(release: _Release, root: str | os.PathLike) -> Scan:
             notes.append(f"{video_id}: skipped: {exc}")
             continue
         if _attack_codes(codes) != (key[1] == "attack"):
-            notes.append(f"{video_id}: {'an attack' if _attack_codes(codes) else 'a real'} name in a "
+            notes.append(f"{video_id}: {'an attack' if _attack_codes(codes) else 'a real'} name in the "
                          f"'{key[1]}' folder; labelled by the name")
         label, attack = label_of(codes)
         face = faces.pop(key, None) or beside.pop(key, None)
