@@ -133,7 +133,7 @@ def check_upside_down_video(root, out):
     assert ok.all() and _upright(lm, 8, range(36, 48)).all()  # a face on every frame, upright
     # the dataset's face box, written for the stored frames, turned with them: around the face
     centre, box = lm[..., :2].mean(axis=1), prior[index]
-    inside = (box[:, 0] < centre[:, 0]) & (centre[:, 0] < box[:, 2]) & (box[:, 1] < centre[:, 1]) & (centre[:, 1] < box[:, 3])
+    inside = np.all((box[:, :2] < centre) & (centre < box[:, 2:]), axis=1)
     assert inside[np.isfinite(box[:, 0])].all()
     with FaceTracker(static_image=True) as tracker:
         for crop in crops[:: max(1, len(crops) // 4)]:  # and the stored crops are upright faces
