@@ -362,7 +362,9 @@ def _wait_started(out: Path, proc: subprocess.Popen) -> list[int]:
     raise AssertionError(f"no video started (exit status {proc.poll()})")
 
 
-def _gone(pids: list[int], within: float = 10.0) -> bool:
+def _gone(pids: list[int], within: float = 60.0) -> bool:
+    # Generous for a loaded machine (they go within 0.2 s on an idle one); an orphaned loky
+    # worker would otherwise wait for its 300 s idle timeout.
     import psutil
 
     deadline = time.time() + within
