@@ -1,0 +1,150 @@
+"""Cross-dataset protocols (`fasprep protocols cross`) over placeholder builds of the full releases.
+
+The builds are manifests only, written here with the releases' official sizes (FAS_DATASETS.md
+sections 1-4 and 6): MSU-MFSD 15 train / 20 test subjects of 2 live + 6 attack videos;
+CASIA-FASD 20 train / 30 test subjects of 3 live + 9 attack; Replay-Attack 15 train, 15 dev,
+20 test clients of 4 live + 20 attack; OULU-NPU 20 Train, 15 Dev, 20 Test users of 6 phones x
+3 sessions x (1 live + 4 attack). The expected memberships are derived below from these lists
+alone, not by the code under test.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from fasprep.cli import main
+from fasprep.datasets import read_protocol
+from fasprep.datasets.cross import write_cross
+from fasprep.errors import InputError
+
+# dataset -> split name as the release spells it -> (subjects, live per subject, attacks per subject)
+RELEASES = {
+    "msu-mfsd": {"train": (15, 2, 6), "test": (20, 2, 6)},
+    "casia-fasd": {"train": (20, 3, 9), "test": (30, 3, 9)},
+    "replay-attack": {"train": (15, 4, 20), "devel": (15, 4, 20), "test": (20, 4, 20)},
+    "oulu-npu": {"Train": (20, 18, 72), "Dev": (15, 18, 72), "Test": (20, 18, 72)},
+}
+LETTER = {"msu-mfsd": "M", "casia-fasd": "C", "replay-attack": "I", "oulu-npu": "O"}
+
+
+@functools.lru_cache(maxsize=None)
+def placeholder_videos(dataset: str) -> dict:
+    videos = {}
+    for split, (subjects, n_live, n_attack) in RELEASES[dataset].items():
+        for s in range(subjects):
+            # subject numbers restart per split, as CASIA's train and test folders do
+            for k in range(n_live + n_attack):
+                label = "live" if k < n_live else ("print" if k % 2 else "replay")
+                videos[f"{split}/{s + 1}/{k}"] = {"status": "ok", "label": label, "attack": label, "split": split,
+                                                  "subject": s + 1, "shard": None, "n_frames": 100}
+    return videos
+
+
+def write_build(folder, dataset: str, videos: dict | None = None) -> None:
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps(
+        {"format": "fasprep-shards", "version": 2, "dataset": dataset, "config": {}, "config_hash": "h-" + dataset,
+         "videos": placeholder_videos(dataset) if videos is None else videos, "shards": []}))
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cross")
+    for dataset in RELEASES:
+        write_build(root / "builds" / dataset, dataset)
+    return {LETTER[d]: root / "builds" / d for d in RELEASES}
+
+
+def members(domain: str, splits: set[str]) -> set[tuple[str, str]]:
+    """(domain, video_id) of a placeholder release's videos in the given splits (lower case)."""
+    dataset = next(d for d, letter in LETTER.items() if letter == domain)
+    return {(domain, v) for v, r in placeholder_videos(dataset).items()
+            if r["split"].lower().replace("devel", "dev") in splits}
+
+
+def rows_of(out, protocol, split):
+    rows = read_protocol(out, protocol, split)
+    return rows, {(r.domain, r.video_id) for r in rows}
+
+
+def test_mcio_sizes_and_memberships(builds, tmp_path):
+    out = tmp_path / "cross"
+    # scrambled order: the domain comes from each manifest
+    summary = write_cross([builds["O"], builds["I"], builds["M"], builds["C"]], out)
+    sizes = {d: len(members(d, {"train", "test"})) for d in "MCIO"}
+    assert sizes == {"M": 280, "C": 600, "I": 840, "O": 3600}  # the spec's MCIO domain sizes
+    dataset = {letter: d for d, letter in LETTER.items()}
+    live = {d: sum(r["label"] == "live" for r in placeholder_videos(dataset[d]).values()
+                   if r["split"].lower() in ("train", "test")) for d in "MCIO"}
+    assert live == {"M": 70, "C": 150, "I": 140, "O": 720}
+    for target in "MCIO":
+        name = f"mcio-to-{target.lower()}"
+        sources = set("MCIO") - {target}
+        train, train_set = rows_of(out, name, "train")
+        test, test_set = rows_of(out, name, "test")
+        dev, dev_set = rows_of(out, name, "dev")
+        assert train_set == set().union(*(members(d, {"train", "test"}) for d in sources))
+        assert len(train) == sum(sizes[d] for d in sources)
+        assert test_set == members(target, {"train", "test"}) and len(test) == sizes[target]
+        # dev: the sources' own dev videos (Replay devel, OULU Dev), never trained on
+        assert dev_set == set().union(*(members(d, {"dev"}) for d in sources & {"I", "O"}))
+        assert not dev_set & train_set and {r.domain for r in dev} <= {"I", "O"}
+        # every row names its build, relative to the cross folder
+        for r in train + test + dev:
+            assert (out / r.build).resolve() == builds[r.domain].resolve() and not r.build.startswith("/")
+    assert [len(rows_of(out, "mcio-to-o", s)[0]) for s in ("train", "dev", "test")] == [1720, 360, 3600]
+    assert [len(rows_of(out, "mcio-to-m", s)[0]) for s in ("train", "dev", "test")] == [5040, 1710, 280]
+    counts = summary["protocols"]["mcio-to-c"]["test"]["C"]
+    assert counts == {"live": 150, "print": 250, "replay": 200}  # attacks 3-11: odd ones print
+    assert json.loads((out / "cross.json").read_text())["builds"]["I"]["dataset"] == "replay-attack"
+
+
+def test_casia_replay_sizes(builds, tmp_path):
+    out = tmp_path / "cross"
+    summary = write_cross([builds["I"], builds["C"]], out)  # only the pair: MCIO needs all four
+    assert sorted(summary["protocols"]) == ["casia-to-replay", "replay-to-casia"]
+    assert any("no build of M (MSU-MFSD), O (OULU-NPU)" in n for n in summary["notes"])
+    c2r = {s: rows_of(out, "casia-to-replay", s) for s in ("train", "dev", "test")}
+    assert c2r["train"][1] == members("C", {"train"}) and len(c2r["train"][0]) == 240
+    assert c2r["dev"][1] == members("C", {"test"})  # CASIA has no dev: its test videos are the held-out ones
+    assert c2r["test"][1] == members("I", {"test"}) and len(c2r["test"][0]) == 480
+    assert sum(r.label == "live" for r in c2r["test"][0]) == 80
+    r2c = {s: rows_of(out, "replay-to-casia", s) for s in ("train", "dev", "test")}
+    assert r2c["train"][1] == members("I", {"train"}) and len(r2c["train"][0]) == 360
+    assert r2c["dev"][1] == members("I", {"dev"}) and r2c["test"][1] == members("C", {"test"})
+    assert len(r2c["test"][0]) == 360
+
+
+def test_rerun_with_fewer_builds_drops_stale_protocols(builds, tmp_path):
+    out = tmp_path / "cross"
+    write_cross(list(builds.values()), out)
+    assert (out / "protocols" / "mcio-to-m" / "train.csv").is_file()
+    write_cross([builds["C"], builds["I"]], out)
+    assert sorted(p.name for p in (out / "protocols").iterdir()) == ["casia-to-replay", "replay-to-casia"]
+
+
+def test_bad_build_sets(builds, tmp_path):
+    with pytest.raises(InputError, match="second build of domain C"):
+        write_cross([builds["C"], builds["I"], builds["C"]], tmp_path / "a")
+    with pytest.raises(InputError, match=r"no cross-dataset protocol from domains M, O.*no build of C"):
+        write_cross([builds["O"], builds["M"]], tmp_path / "b")
+    write_build(tmp_path / "siw", "siw", {"Train/live/001/001-1-1-1-1": {"label": "live", "split": "Train"}})
+    with pytest.raises(InputError, match=r"siw/manifest.json: a build of 'siw', which is no cross-dataset domain"):
+        write_cross([builds["C"], tmp_path / "siw"], tmp_path / "c")
+    with pytest.raises(InputError, match="is a build folder"):
+        write_cross([builds["C"], builds["I"]], builds["O"])
+    assert not (builds["O"] / "protocols").exists()
+
+
+def test_cli(builds, tmp_path):
+    out = tmp_path / "cross"
+    res = CliRunner().invoke(main, ["protocols", "cross", *map(str, builds.values()), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "mcio-to-i: train 4480 (M 70/210 + C 150/450 + O 720/2880); dev 1350 (O 270/1080); test 840" in res.output
+    assert "casia-to-replay: train 240" in res.output
+    res = CliRunner().invoke(main, ["protocols", "cross", str(builds["M"]), str(builds["M"]), "--out", str(out)])
+    assert res.exit_code == 2 and "second build of domain M" in res.output
