@@ -193,11 +193,13 @@ def export_cmd(checkpoint, onnx_path):
               help="Also write the table to this Markdown file.")
 @_renamed("--out", "--table", "out", type=click.Path(dir_okay=False))
 def report_cmd(runs, out):
-    """A Markdown table of evaluated RUNS: one row per protocol and method, mean ± std over folds."""
-    from .report import collect, protocol_table
+    """A Markdown table of evaluated RUNS: one row per protocol and method, mean ± std over folds;
+    cross-dataset protocols (fasprep protocols cross) get their own table, HTER at the oracle and
+    the strict threshold, AUC and TPR at FPR = 1 % per target."""
+    from .report import collect, tables
 
     out = _take_renamed({"out": out})["out"]
-    table = protocol_table(collect(list(runs)))
+    table = tables(collect(list(runs)))
     click.echo(table)
     if out:
         from fasprep.io import atomic_path

@@ -148,3 +148,29 @@ def test_cli(builds, tmp_path):
     assert "casia-to-replay: train 240" in res.output
     res = CliRunner().invoke(main, ["protocols", "cross", str(builds["M"]), str(builds["M"]), "--out", str(out)])
     assert res.exit_code == 2 and "second build of domain M" in res.output
+
+
+def test_fasmodel_reads_the_builds_of_a_cross_folder(builds, tmp_path):
+    """The model's shape comes from the builds: they must agree on crops, depth maps and spectrum bins."""
+    pytest.importorskip("torch")
+    from fasmodel.data import protocol_videos
+    from fasmodel.train import build_config_of
+
+    root = tmp_path / "b"
+    for d, dataset in (("C", "casia-fasd"), ("I", "replay-attack")):
+        (root / d).mkdir(parents=True)
+        m = json.loads((builds[d] / "manifest.json").read_text())
+        m["config"] = {"crop_size": 64, "depth_size": 8, "rppg_bins": 50, "frame_stride": 1 if d == "C" else 3}
+        (root / d / "manifest.json").write_text(json.dumps(m))
+    write_cross([root / "C", root / "I"], tmp_path / "cross")
+    assert build_config_of(tmp_path / "cross")["crop_size"] == 64
+    # keyed by domain (CASIA's train and test ids could meet another build's), each build's own frame stride
+    videos = protocol_videos(tmp_path / "cross", "casia-to-replay", "test")
+    assert len(videos) == 480 and videos[0].video_id == "I:" + videos[0].build_id
+    assert {v.build.resolve() for v in videos} == {(root / "I").resolve()} and videos[0].n_frames == 100
+    assert {v.domain for v in protocol_videos(tmp_path / "cross", "casia-to-replay", "train")} == {"C"}
+    m = json.loads((root / "I" / "manifest.json").read_text())
+    m["config"]["depth_size"] = 16
+    (root / "I" / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="domains C and I differ in depth_size 8 / 16"):
+        build_config_of(tmp_path / "cross")
