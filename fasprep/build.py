@@ -55,7 +55,7 @@ from .datasets import Dataset, VideoRecord, get_dataset, write_protocols
 from .depth_labels import DEPTH_SOURCES, QualityGate, label_frames
 from .errors import FasprepError, InputError, OutputError
 from .face import FACE_SELECTIONS, FaceTracker, crop_square, skin_mean_rgb
-from .io import MIN_DECODED_SHARE, atomic_path, iter_frames, probe_video
+from .io import MIN_DECODED_SHARE, atomic_path, iter_frames, probe_video, turn_boxes
 from .progress import progress_bar
 from .rppg import analyse_trace
 from .shards import (
@@ -171,6 +171,8 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     except InputError as exc:  # the prior only helps the tracker: a broken file is like a missing one
         boxes = None
         warnings.warn(f"{exc}; the video is built without its face prior", stacklevel=2)
+    if boxes is not None and record.rotation_deg:  # the dataset's turn (MSU's upside-down videos): boxes too
+        boxes = turn_boxes(boxes, record.rotation_deg, (info.width, info.height))
     stride, scale = config.frame_stride, config.crop_scale
     rgb, kept_lm, kept_box, kept_index = [], [], [], []
     last_box = None
@@ -178,7 +180,7 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     with FaceTracker(select=config.face_select) as tracker:
         # One core per task: the decoder runs in this thread, FFmpeg single-threaded. With as
         # many workers as cores this is the fastest in total, and workers scale linearly.
-        for t, frame in enumerate(iter_frames(record.path, prefetch=0, threads=1)):
+        for t, frame in enumerate(iter_frames(record.path, prefetch=0, threads=1, rotation_deg=record.rotation_deg)):
             prior = _prior(boxes, t)
             frame_wh = (frame.shape[1], frame.shape[0])
             lm = tracker.landmarks(frame, prior_box=prior)
@@ -225,7 +227,8 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
         "rppg_fft": pulse.label if live else np.zeros_like(pulse.label),
     }
     rmse = depth.fit_rmse_px[ok]
-    attrs = {**record.attrs, "fps": float(info.fps), "rotation_deg": int(info.rotation_deg),
+    # rotation_deg: the container's display rotation and the dataset's own turn, together
+    attrs = {**record.attrs, "fps": float(info.fps), "rotation_deg": (int(info.rotation_deg) + record.rotation_deg) % 360,
              "hr_bpm": float(pulse.hr_bpm), "snr_db": float(pulse.snr_db),
              "hr_reliable": bool(pulse.hr_reliable), "hr_note": pulse.hr_note, "rejected_frames": depth.rejected(),
              "source": f"{record.video_id}{record.path.suffix}",

@@ -225,7 +225,8 @@ def _demo_pulse(ids: list[str]):
 
 @main.command("demo", short_help="Make a tiny dataset offline and build it, end to end.")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--dataset", type=click.Choice(["siw", "oulu-npu", "folder"]), default="siw", show_default=True,
+@click.option("--dataset", type=click.Choice(["siw", "oulu-npu", "replay-attack", "replay-mobile", "casia-fasd",
+                                             "msu-mfsd", "folder"]), default="siw", show_default=True,
               help="Which dataset's layout, names and annotations the example tree has.")
 @click.option("--seconds", type=click.FloatRange(5, 60), default=10.0, show_default=True,
               help="Length of the live example videos (attacks are half as long).")
@@ -238,7 +239,9 @@ def demo_cmd(out, dataset, seconds, workers, sfm_dir, progress):
     """Build a tiny dataset that fasprep makes itself, offline, end to end.
 
     Makes OUT/raw: a tree in the layout of DATASET (SiW by default; OULU-NPU with portrait
-    videos and eye-position files; a folder of live/, print/, replay/ videos) with every label
+    videos and eye-position files; Replay-Attack, Replay-Mobile and CASIA-FASD with their
+    `frame x y w h` face files; MSU-MFSD with an upside-down video; a folder of live/, print/,
+    replay/ videos) with every label
     (live videos of the face photo fasprep ships, with a known pulse in the skin; print and
     replay attacks of it, moved in perspective, with print texture or screen moire and no
     pulse) and the dataset's face annotation. Then runs `fasprep build DATASET OUT/raw
@@ -416,8 +419,9 @@ def _run_build(adapter, raw, out, *, workers, backend, scheduler, frame_stride, 
     sys.exit(result.exit_code)
 
 
-@main.command("build", short_help="Build training shards of a dataset (siw, oulu-npu, folder).")
-@click.argument("dataset", type=click.Choice(["siw", "oulu-npu", "folder"]))
+@main.command("build", short_help="Build training shards of a dataset (siw, oulu-npu, replay-attack, ...).")
+@click.argument("dataset", type=click.Choice(["siw", "oulu-npu", "replay-attack", "replay-mobile", "casia-fasd",
+                                              "msu-mfsd", "folder"]))
 @click.argument("raw", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @_build_options
@@ -426,13 +430,18 @@ def _run_build(adapter, raw, out, *, workers, backend, scheduler, frame_stride, 
 @click.option("--split-shares", default="0.6,0.2,0.2", show_default=True, callback=_shares, metavar="TRAIN,DEV,TEST",
               help="folder only: shares of the subjects in train, dev and test for that split.")
 def build_cmd(dataset, raw, out, split_seed, split_shares, **opts):
-    """Build training shards of DATASET (siw, oulu-npu, folder) from its raw tree RAW into OUT.
+    """Build training shards of DATASET from its raw tree RAW into OUT.
 
     \b
     siw       RAW holds Train/ and Test/ (or SiW_release/ with them):
               {live,spoof}/<subject>/<subject>-<sensor>-<type>-<medium>-<session>.mov + .face boxes
     oulu-npu  RAW holds Train_files/, Dev_files/, Test_files/ (and Protocols/, compared):
               <phone>_<session>_<user>_<file>.avi + .txt eye positions
+    replay-attack, replay-mobile  RAW holds train/, devel/, test/ with real/ and attack/
+              (+ face-locations/ or faceloc/rect/ with `frame x y w h` boxes)
+    casia-fasd  RAW holds train_release/, test_release/: <subject>/<1-8|HR_1-4>.avi
+    msu-mfsd  RAW holds scene01/{real,attack}/ (+ train_sub_list.txt, test_sub_list.txt);
+              the six upside-down videos are turned on decode
     folder    any tree: labels from RAW/labels.csv (path,label[,subject,split]) or from
               live/, print/, replay/, spoof/ folders
 

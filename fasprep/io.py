@@ -88,7 +88,55 @@ def _describe_unopenable(path: Path) -> str:
     return "not a video file that FFmpeg/OpenCV can read"
 
 
-def _decode_inline(cap: cv2.VideoCapture, info: "VideoInfo", path) -> Iterator[np.ndarray]:
+#: Clockwise turns of :func:`turn_frame`, as OpenCV rotation codes.
+_TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def _check_turn(rotation_deg: int) -> int:
+    if int(rotation_deg) % 90:
+        raise InputError("rotation_deg", f"must be a multiple of 90, got {rotation_deg}")
+    return int(rotation_deg) % 360
+
+
+def turn_frame(frame: np.ndarray, rotation_deg: int) -> np.ndarray:
+    """``frame`` turned clockwise by ``rotation_deg`` (0, 90, 180, 270), contiguous; the same
+    array for 0."""
+    turn = _check_turn(rotation_deg)
+    return frame if turn == 0 else cv2.rotate(frame, _TURNS[turn])
+
+
+def turn_boxes(boxes: np.ndarray, rotation_deg: int, size: tuple[int, int]) -> np.ndarray:
+    """Boxes of a frame carried into the same frame turned clockwise by ``rotation_deg``.
+
+    Parameters
+    ----------
+    boxes : np.ndarray, shape (N, 4), float
+        ``x1, y1, x2, y2``, pixels of the frame before turning (NaN rows stay NaN).
+    rotation_deg : int, multiple of 90
+    size : (width, height), pixels
+        Of the frame before turning.
+
+    Returns
+    -------
+    np.ndarray, shape (N, 4), float32
+        ``x1, y1, x2, y2`` (x1 <= x2, y1 <= y2) in the turned frame.
+    """
+    turn = _check_turn(rotation_deg)
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    w, h = size
+    x1, y1, x2, y2 = b.T
+    if turn == 90:  # (x, y) -> (h - y, x)
+        out = (h - y2, x1, h - y1, x2)
+    elif turn == 180:  # (x, y) -> (w - x, h - y)
+        out = (w - x2, h - y2, w - x1, h - y1)
+    elif turn == 270:  # (x, y) -> (y, w - x)
+        out = (y1, w - x2, y2, w - x1)
+    else:
+        out = (x1, y1, x2, y2)
+    return np.stack(out, axis=1).astype(np.float32)
+
+
+def _decode_inline(cap: cv2.VideoCapture, info: "VideoInfo", path, turn: int = 0) -> Iterator[np.ndarray]:
     n = 0
     try:
         while True:
@@ -96,7 +144,7 @@ def _decode_inline(cap: cv2.VideoCapture, info: "VideoInfo", path) -> Iterator[n
             if not ok:
                 break
             n += 1
-            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield turn_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), turn)
     finally:
         cap.release()
     _check_decoded(path, n, info)
@@ -158,7 +206,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     return info
 
 
-def iter_frames(path: str | os.PathLike, *, prefetch: int = 8, threads: int | None = None) -> Iterator[np.ndarray]:
+def iter_frames(path: str | os.PathLike, *, prefetch: int = 8, threads: int | None = None,
+                rotation_deg: int = 0) -> Iterator[np.ndarray]:
     """Decode a video frame by frame, in a background thread (or in the caller's).
 
     Parameters
@@ -170,6 +219,10 @@ def iter_frames(path: str | os.PathLike, *, prefetch: int = 8, threads: int | No
         in the caller's thread: one core in all, for a worker among as many as there are cores.
     threads : int, optional
         FFmpeg decoder threads (default: FFmpeg's choice, about one per core).
+    rotation_deg : int, multiple of 90
+        A further clockwise turn of every frame, after the container's own rotation: a
+        dataset's correction of videos it knows are stored turned without saying so
+        (:attr:`fasprep.datasets.VideoRecord.rotation_deg`).
 
     Yields
     ------
@@ -180,9 +233,10 @@ def iter_frames(path: str | os.PathLike, *, prefetch: int = 8, threads: int | No
     InputError
         The file cannot be opened, or it opens but not a single frame decodes.
     """
+    turn = _check_turn(rotation_deg)
     cap, info = _open_capture(path, threads)
     if prefetch < 1:
-        yield from _decode_inline(cap, info, path)
+        yield from _decode_inline(cap, info, path, turn)
         return
     q: queue.Queue = queue.Queue(maxsize=max(int(prefetch), 1))
     stop = threading.Event()
@@ -194,7 +248,7 @@ def iter_frames(path: str | os.PathLike, *, prefetch: int = 8, threads: int | No
                 ok, bgr = cap.read()
                 if not ok:
                     break
-                q.put(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+                q.put(turn_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), turn))
         except BaseException as exc:  # handed to the consumer, re-raised there
             q.put(exc)
         finally:

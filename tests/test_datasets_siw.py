@@ -211,7 +211,7 @@ def test_scan_resolves_inconsistencies_by_the_name(tmp_path):
 def test_registry():
     siw = DATASETS["siw"]
     assert siw.name == "siw" and siw.scan is scan_siw and siw.protocols is siw_protocols
-    assert list(DATASETS) == ["siw", "oulu-npu", "folder"]
+    assert list(DATASETS) == ["siw", "oulu-npu", "replay-attack", "replay-mobile", "casia-fasd", "msu-mfsd", "folder"]
     from fasprep.cli import build_cmd, demo_cmd
 
     for command in (build_cmd, demo_cmd):  # the CLI offers every registered dataset

@@ -2,7 +2,9 @@
 
 One module per dataset behind one small interface (:class:`Dataset`, in :mod:`.base`):
 
-- :mod:`.siw` SiW (``siw``), :mod:`.oulu_npu` OULU-NPU (``oulu-npu``), :mod:`.folder` any
+- :mod:`.siw` SiW (``siw``), :mod:`.oulu_npu` OULU-NPU (``oulu-npu``), :mod:`.replay`
+  Replay-Attack (``replay-attack``) and Replay-Mobile (``replay-mobile``), :mod:`.casia_fasd`
+  CASIA-FASD (``casia-fasd``), :mod:`.msu_mfsd` MSU-MFSD (``msu-mfsd``), :mod:`.folder` any
   folder of videos with labels from a CSV or folder names (``folder``).
 
 Adding a dataset is one file that builds a :class:`Dataset` and one line in :data:`DATASETS`.
@@ -11,7 +13,7 @@ Adding a dataset is one file that builds a :class:`Dataset` and one line in :dat
 from __future__ import annotations
 
 from ..errors import InputError
-from . import folder, oulu_npu, siw
+from . import casia_fasd, folder, msu_mfsd, oulu_npu, replay, siw
 from .base import (
     LABELS,
     NOMINAL_FRAMES,
@@ -28,7 +30,9 @@ from .base import (
 )
 
 #: Adapters by name.
-DATASETS: dict[str, Dataset] = {d.name: d for d in (siw.DATASET, oulu_npu.DATASET, folder.DATASET)}
+DATASETS: dict[str, Dataset] = {d.name: d for d in (siw.DATASET, oulu_npu.DATASET, replay.REPLAY_ATTACK,
+                                                    replay.REPLAY_MOBILE, casia_fasd.DATASET, msu_mfsd.DATASET,
+                                                    folder.DATASET)}
 
 
 def get_dataset(name: str) -> Dataset:

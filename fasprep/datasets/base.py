@@ -73,6 +73,11 @@ class VideoRecord:
         The dataset's face annotation beside the video (boxes or eye centres), None when absent.
     dataset : str
         The adapter's name.
+    rotation_deg : int
+        Clockwise turn (0, 90, 180, 270) the dataset says the video needs on decode, on top
+        of its container's display rotation: videos stored turned without the container
+        saying so (MSU-MFSD's six upside-down ones: 180). The face prior is turned with the
+        frames; the shard's ``rotation_deg`` attribute is the sum of both turns.
     """
 
     video_id: str
@@ -84,10 +89,13 @@ class VideoRecord:
     codes: Mapping[str, int | str] = field(default_factory=dict)
     face_path: Path | None = None
     dataset: str = ""
+    rotation_deg: int = 0
 
     def __post_init__(self):
         if self.label not in LABELS:
             raise InputError(self.video_id, f"label {self.label!r} is not one of {', '.join(LABELS)}")
+        if self.rotation_deg not in (0, 90, 180, 270):
+            raise InputError(self.video_id, f"rotation_deg {self.rotation_deg!r} is not 0, 90, 180 or 270")
         clash = RESERVED_ATTRS & set(self.codes)
         if clash:
             raise InputError(self.video_id, f"dataset codes may not be named {', '.join(sorted(clash))}")
@@ -178,6 +186,13 @@ class Dataset:
         trees to write; None when it reads none.
     subject_code : str
         Which of ``video_name``'s codes is the subject (OULU: ``user``).
+    rotation_of : callable ``(codes) -> int``
+        Clockwise turn a video with these codes needs on decode (:attr:`VideoRecord.rotation_deg`;
+        what the scan assigns, and how mock trees store such a video); 0 for every video by default.
+    prior_dir : str
+        Folder under the raw root whose tree mirrors the videos' with the face annotations
+        (Replay-Attack's ``face-locations/``), where mock trees put them; ``""``: beside each
+        video.
     """
 
     name: str
@@ -190,6 +205,8 @@ class Dataset:
     label_of: Callable[[Mapping[str, int | str]], tuple[str, str]]
     prior_format: str | None = None
     subject_code: str = "subject"
+    rotation_of: Callable[[Mapping[str, int | str]], int] = lambda codes: 0
+    prior_dir: str = ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,6 +300,124 @@ def finite_values(path, k: int, line: bytes, n: int, sep: bytes | None, form: st
     if not all(map(math.isfinite, values)):
         raise InputError(path, f"line {k}: non-finite value in {text[:60]!r}")
     return values
+
+
+def _framed_rows(path, rows: list[list[float]], first_frame: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(frame index, values) of annotation rows whose first field is the frame number;
+    :class:`InputError` for a negative, fractional or repeated frame number."""
+    values = np.array(rows, np.float64).reshape(len(rows), -1)
+    frames = values[:, 0] - first_frame if len(values) else np.zeros(0)
+    bad = (frames < 0) | (frames != np.round(frames))
+    if bad.any():
+        k = int(np.argmax(bad)) + 1
+        raise InputError(path, f"line {k}: frame number {values[k - 1, 0]:g} is not an integer >= {first_frame} "
+                               f"({what})")
+    index = frames.astype(np.int64)
+    seen, counts = np.unique(index, return_counts=True)
+    if np.any(counts > 1):
+        k = int(np.flatnonzero(index == seen[counts > 1][0])[1]) + 1
+        raise InputError(path, f"line {k}: frame {int(values[k - 1, 0])} appears twice")
+    return index, values[:, 1:]
+
+
+def _place(path, index: np.ndarray, boxes: np.ndarray, n_frames: int | None, n_lines: int) -> np.ndarray:
+    """Boxes placed at their frame numbers, NaN elsewhere, fitted to ``n_frames``. The file covers
+    as many frames as it has lines (one a frame), or up to its last frame number if that is more."""
+    out = np.full((max(int(index.max()) + 1 if len(index) else 0, n_lines), 4), np.nan, np.float32)
+    out[index] = boxes
+    return fit_rows(out, n_frames, path)
+
+
+def read_xywh_boxes(path: str | os.PathLike, *, n_frames: int | None = None, first_frame: int = 0) -> np.ndarray:
+    """Per-frame face boxes of a ``frame x y w h`` file (Replay-Attack, Replay-Mobile, CASIA-FASD).
+
+    One whitespace-separated line per frame: the frame number, the box's top-left corner and
+    its width and height (pixels). A line whose box is all zeros (``0 0 0 0 0``: the frame
+    number is zero too) means no face there, and its frame number is not used. Rows are
+    placed by their frame number, not by line order; frames without a box are NaN. The file
+    covers as many frames as it has lines (or up to its last frame number, if more).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    n_frames : int >= 0, optional
+        Frames the video really has: rows are padded with NaN or truncated to it, with a
+        ``UserWarning`` when the file's last frame differs.
+    first_frame : int
+        Number of the video's first frame in the file (0: Bob's files, counted from 0).
+
+    Returns
+    -------
+    np.ndarray, shape (N, 4), float32, pixels
+        ``x1, y1, x2, y2`` per frame, all NaN where there is no face.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, a line that is not five finite numbers, a frame number
+        that is negative, fractional or repeated (names the file and line).
+    """
+    lines = annotation_lines(path)
+    rows = [finite_values(path, k, line, 5, None, "frame x y w h") for k, line in enumerate(lines, start=1)]
+    faced = [r for r in rows if any(r[1:])]
+    index, xywh = _framed_rows(path, faced, first_frame, "frame x y w h")
+    boxes = np.c_[xywh[:, :2], xywh[:, :2] + xywh[:, 2:4]] if len(xywh) else np.zeros((0, 4))
+    return _place(path, index, boxes, n_frames, len(lines))
+
+
+def read_corner_csv(path: str | os.PathLike, *, n_frames: int | None = None, first_frame: int = 0) -> np.ndarray:
+    """Per-frame face boxes of a comma-separated ``frame,x1,y1,x2,y2[,eyes]`` file (MSU-MFSD).
+
+    One line per frame: the frame number, the box's corners (pixels) and, optionally, four
+    more numbers (the eye centres, not used). Rows are placed by their frame number; a box of
+    zeros and frames without a line are NaN.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    n_frames : int >= 0, optional
+        As :func:`read_xywh_boxes`.
+    first_frame : int
+        Number of the video's first frame in the file.
+
+    Returns
+    -------
+    np.ndarray, shape (N, 4), float32, pixels
+        ``x1, y1, x2, y2`` per frame.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, a line that is not 5 or 9 finite numbers, a bad or
+        repeated frame number (names the file and line).
+    """
+    lines = annotation_lines(path)
+    form = "frame,x1,y1,x2,y2[,lx,ly,rx,ry]"
+    rows = [finite_values(path, k, line, 9 if line.count(b",") == 8 else 5, b",", form)[:5]
+            for k, line in enumerate(lines, start=1)]
+    index, values = _framed_rows(path, rows, first_frame, form)
+    boxes = values[:, :4] if len(values) else np.zeros((0, 4))
+    faced = np.any(boxes != 0, axis=1)
+    return _place(path, index[faced], boxes[faced], n_frames, len(lines))
+
+
+def count_framed_rows(path: str | os.PathLike) -> int:
+    """Frames an annotation file with a frame column covers (its line count), without parsing."""
+    return len(annotation_lines(path))
+
+
+def mirrored_annotations(base: Path, folder: str, ext: str) -> dict[tuple[str, ...], Path]:
+    """Annotation files under ``base/folder`` (e.g. ``face-locations/``), keyed by the path parts
+    of the video they annotate (relative to ``base``, the stem without extension)."""
+    top = base / folder
+    if not top.is_dir():
+        return {}
+    found = {}
+    for parts in walk_files(top):
+        stem, e = split_ext(parts[-1])
+        if e == ext:
+            found[(*parts[:-1], stem)] = top.joinpath(*parts)
+    return found
 
 
 # --------------------------------------------------------------------------------------------

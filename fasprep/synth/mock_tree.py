@@ -12,8 +12,11 @@ and the injected heart rate of every video.
 The annotation is the one the adapter reads (``prior_format``), placed around where the face
 truly is (the face's extent and eye centres in the photo, carried by the known geometry into
 each frame), then made as poor as the datasets': SiW-like corner boxes (``.face``) are loose,
-offset, jittery, with a few frames of ``0 0 0 0``; OULU-like eye centres (``.txt``) are off by
-a pixel or two. Videos can be stored turned, with the container's display rotation turning them
+offset, jittery, with a few frames of ``0 0 0 0``; Replay/CASIA-like ``frame x y w h`` rows and
+MSU-like comma-separated corners (``.face``, in the adapter's ``prior_dir`` when it has one) are
+the same boxes written their way; OULU-like eye centres (``.txt``) are off by a pixel or two. A
+video the adapter says is stored turned (MSU-MFSD's upside-down ones, ``rotation_of``) is
+written turned, its annotation in the turned frame, so that decoding must turn it back. Videos can be stored turned, with the container's display rotation turning them
 back (phones filming in portrait), so readers must take the orientation from the container.
 
 An attack is filmed against the same background as the subject's live videos (the blurred
@@ -35,7 +38,7 @@ import numpy as np
 from ..datasets import Dataset, get_dataset
 from ..datasets.siw import parse_siw_name
 from ..errors import DatasetLayoutError, InputError
-from ..io import atomic_path, write_video
+from ..io import atomic_path, turn_frame, write_video
 from . import attacks, live
 
 #: ``pulse(video_id, n, fs) -> (pulse, hr_bpm)``: one sample per frame in [-1, 1], and the
@@ -140,16 +143,48 @@ def _write_eyes(path: Path, eyes: np.ndarray, rng: np.random.Generator) -> None:
         tmp.write_text("".join(f"{t},{a},{b},{c},{d}\n" for t, (a, b, c, d) in enumerate(noisy)))
 
 
-def _write_prior(fmt: str | None, video: Path, points: np.ndarray, size: tuple[int, int],
+def _write_xywh(path: Path, boxes: np.ndarray) -> None:
+    """Replay/CASIA-like ``frame x y w h`` rows from frame 0; ``0 0 0 0 0`` where the box is
+    missing (as Bob's files have it: the frame number is zero too)."""
+    rows = [f"{t} {a} {b} {c - a} {d - b}\n" if c > a else "0 0 0 0 0\n" for t, (a, b, c, d) in enumerate(boxes)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(rows))
+
+
+def _write_corner_csv(path: Path, boxes: np.ndarray, eyes: np.ndarray) -> None:
+    """MSU-like ``frame,x1,y1,x2,y2,ex1,ey1,ex2,ey2`` rows (eyes image-left first), floats."""
+    rows = [",".join([str(t)] + [f"{v:.1f}" for v in (*box, *eye.ravel())]) + "\n"
+            for t, (box, eye) in enumerate(zip(boxes, eyes))]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(rows))
+
+
+def _turn_points(points: np.ndarray, turn: int, size: tuple[int, int]) -> np.ndarray:
+    """Points (..., 2) of a (width, height) frame carried into the frame turned clockwise by ``turn``."""
+    w, h = size
+    x, y = points[..., 0], points[..., 1]
+    turned = {0: (x, y), 90: (h - y, x), 180: (w - x, h - y), 270: (y, w - x)}[turn % 360]
+    return np.stack(turned, axis=-1)
+
+
+def _write_prior(fmt: str | None, path: Path, points: np.ndarray, size: tuple[int, int],
                  rng: np.random.Generator) -> None:
-    """The annotation file the adapter reads, beside ``video``; ``points`` (T, 6, 2) as
-    :func:`_face_points` per frame, in displayed-frame pixels."""
+    """The annotation file the adapter reads, at ``path`` (its extension is the format's);
+    ``points`` (T, 6, 2) as :func:`_face_points` per frame, in stored-frame pixels."""
     if fmt is None:
         return
     if fmt == "corner-boxes":
-        _write_boxes(video.with_suffix(".face"), _poor_boxes(points[:, :4], size, rng))
+        _write_boxes(path.with_suffix(".face"), _poor_boxes(points[:, :4], size, rng))
     elif fmt == "eye-centres":
-        _write_eyes(video.with_suffix(".txt"), points[:, 4:6], rng)
+        _write_eyes(path.with_suffix(".txt"), points[:, 4:6], rng)
+    elif fmt == "xywh-rows":
+        _write_xywh(path.with_suffix(".face"), _poor_boxes(points[:, :4], size, rng))
+    elif fmt == "corner-csv":
+        boxes = _poor_boxes(points[:, :4], size, rng)
+        eyes = np.round(points[:, 4:6] + rng.normal(0, 1.0, points[:, 4:6].shape), 1)
+        _write_corner_csv(path.with_suffix(".face"), boxes, eyes)
     else:
         raise InputError("prior_format", f"mock trees cannot write {fmt!r} annotations yet")
 
@@ -288,10 +323,18 @@ def make_tree(dataset: str | Dataset, root: str | os.PathLike, videos: Iterable[
             q = np.einsum("tij,kj->tki", H, np.c_[points[subject], np.ones(6)])
             where = q[..., :2] / q[..., 2:]
         video = root / name
+        stored, where = (w, h), np.asarray(where)
+        upside = adapter.rotation_of(codes) % 360  # stored turned without the container saying so
+        if upside:
+            back = 360 - upside
+            frames = (turn_frame(f, back) for f in frames)
+            where = _turn_points(where, back, (w, h))
+            stored = (h, w) if upside in (90, 270) else (w, h)
         written = write_video(video, frames, fps=fps, rotation_deg=turn)
         if written != n:
             raise InputError(video, f"wrote {written} of {n} frames")
-        _write_prior(adapter.prior_format, video, np.asarray(where), (w, h), _rng(seed, vid, 2))
+        prior = root / adapter.prior_dir / name if adapter.prior_dir else video
+        _write_prior(adapter.prior_format, prior, where, stored, _rng(seed, vid, 2))
         truth.append(MockVideo(vid, label, hr))
     with atomic_path(root / "mock_truth.json") as tmp:
         tmp.write_text(json.dumps([asdict(t) for t in truth], indent=1) + "\n")
@@ -415,9 +458,43 @@ def folder_codes(subjects: Sequence[str], *, labels: Sequence[str] = ("live", "p
     return [{"label": lab, "subject": s, "take": t} for s in subjects for lab in labels for t in range(1, takes + 1)]
 
 
+def replay_attack_codes(*, clients: Mapping[str, Sequence[int]], takes: Sequence[int] = (1,),
+                        attacks: Sequence[tuple[str, str, str]] = (("print", "highdef", "photo"),
+                                                                   ("highdef", "highdef", "video")),
+                        lights: Sequence[str] = ("controlled",), supports: Sequence[str] = ("hand",)) -> list[dict]:
+    """Replay-Attack codes for :func:`make_tree`: per client of each split (``train``, ``dev``,
+    ``test``) and light, a real video per take and each attack ``(attack device, sample device,
+    sample type)`` on each support."""
+    out = []
+    for split, cs in clients.items():
+        for c in cs:
+            for light in lights:
+                out += [{"split": split, "client": c, "session": 1, "light": light, "take": t} for t in takes]
+                out += [{"split": split, "client": c, "session": 1, "attack_device": dev, "support": sup,
+                         "sample_device": sdev, "sample_type": kind, "light": light}
+                        for dev, sdev, kind in attacks for sup in supports]
+    return out
+
+
+def casia_codes(*, subjects: Mapping[str, Sequence[int]], files: Sequence[str] = ("1", "HR_2", "7")) -> list[dict]:
+    """CASIA-FASD codes for :func:`make_tree`: each file of each subject (1-50: train 1-20,
+    test 21-50) of each split (``train``, ``test``)."""
+    return [{"split": split, "subject": s, "file": f} for split, ss in subjects.items() for s in ss for f in files]
+
+
+def msu_codes(*, clients: Sequence[int], cameras: Sequence[str] = ("android",),
+              instruments: Sequence[str | None] = (None, "printed_photo", "ipad_video")) -> list[dict]:
+    """MSU-MFSD codes for :func:`make_tree`: per client and camera, a real video (instrument
+    None) and each attack instrument. Clients 3, 5-9's real android videos are stored upside
+    down, as the release's are."""
+    return [{"client": c, "camera": cam, **({"instrument": i} if i else {})}
+            for c in clients for cam in cameras for i in instruments]
+
+
 #: Displayed frame size (width, height) of each dataset's demo and test trees: OULU-NPU's phones
 #: film in portrait.
-MOCK_SIZE = {"siw": (640, 360), "oulu-npu": (288, 512), "folder": (640, 360)}
+MOCK_SIZE = {"siw": (640, 360), "oulu-npu": (288, 512), "folder": (640, 360), "replay-attack": (480, 360),
+             "replay-mobile": (360, 480), "casia-fasd": (480, 360), "msu-mfsd": (480, 360)}
 
 
 def oulu_rotation(codes: Mapping) -> int:
@@ -434,6 +511,13 @@ def demo_videos(dataset: str) -> list[dict]:
     - oulu-npu: Train user 1 and Dev user 21 on phone 2, session 1 (live, print 1, display 1;
       Dev: live, print 2), Test user 36 on phone 1, session 3 (live, print 2, display 2): 8
       videos; P1, P2 and the phone-1 folds of P3 and P4 have both labels on every side.
+    - replay-attack: train client 1 (live, print, iPad video), dev client 16 (live, iPhone
+      video), test client 101 (live, print, iPad photo): 8 videos, hand-held.
+    - replay-mobile: train client 1 (live, print), dev client 5 (live, matte-screen video),
+      test client 2 (live, print, matte-screen photo): 7 videos.
+    - casia-fasd: train subject 1 (files 1, HR_2, 7), test subject 21 (2, 5, HR_4): 6 videos.
+    - msu-mfsd: train client 3 (android: live, stored upside down; printed photo), test
+      client 1 (laptop: live, iPad video): 4 videos.
     - folder: subjects s1 and s2, one live, print and replay video each (6 videos).
     """
     if dataset == "siw":
@@ -442,6 +526,28 @@ def demo_videos(dataset: str) -> list[dict]:
         return (oulu_codes(users={"Train": [1]}, phones=(2,), files=(1, 2, 4))
                 + oulu_codes(users={"Dev": [21]}, phones=(2,), files=(1, 3))
                 + oulu_codes(users={"Test": [36]}, phones=(1,), sessions=(3,), files=(1, 3, 5)))
+    if dataset == "replay-attack":
+        return (replay_attack_codes(clients={"train": [1]}, attacks=(("print", "highdef", "photo"),
+                                                                      ("highdef", "highdef", "video")))
+                + replay_attack_codes(clients={"dev": [16]}, attacks=(("mobile", "mobile", "video"),))
+                + replay_attack_codes(clients={"test": [101]}, lights=("adverse",),
+                                      attacks=(("print", "highdef", "photo"), ("highdef", "highdef", "photo"))))
+    if dataset == "replay-mobile":
+        real = {"session": 1, "device": "mobile", "light": "lighton"}
+        attack = {"session": 1, "support": "fixed", "sample_device": "mobile", "light": "lighton"}
+        return [{"split": "train", "client": 1, **real},
+                {"split": "train", "client": 1, **attack, "attack_device": "print", "sample_type": "photo"},
+                {"split": "dev", "client": 5, **real},
+                {"split": "dev", "client": 5, **attack, "attack_device": "mattescreen", "sample_type": "video"},
+                {"split": "test", "client": 2, **real},
+                {"split": "test", "client": 2, **attack, "attack_device": "print", "sample_type": "photo"},
+                {"split": "test", "client": 2, **attack, "attack_device": "mattescreen", "sample_type": "photo"}]
+    if dataset == "casia-fasd":
+        return (casia_codes(subjects={"train": [1]}, files=("1", "HR_2", "7"))
+                + casia_codes(subjects={"test": [21]}, files=("2", "5", "HR_4")))
+    if dataset == "msu-mfsd":
+        return (msu_codes(clients=[3], instruments=(None, "printed_photo"))
+                + msu_codes(clients=[1], cameras=("laptop",), instruments=(None, "ipad_video")))
     if dataset == "folder":
         return folder_codes(["s1", "s2"])
     raise InputError("dataset", f"no demo tree for {dataset!r}")
