@@ -19,6 +19,7 @@ experiments, and ``mock``, the same on a small generated tree), found by name
     [evaluate]
     protocols = ["siw-p1", "siw-p2-1", "siw-p2-2", "siw-p2-3", "siw-p2-4", "siw-p3-1", "siw-p3-2"]
     supervision = ["auxiliary", "binary"]
+    max_clips = 10                     # clips scored per video (fasmodel eval --max-clips)
 
     [output]
     runs = "runs/siw"
@@ -181,7 +182,8 @@ def run_recipe(path: str | os.PathLike, *, workdir: str | os.PathLike = ".", pro
                 echo(f"[train] {supervision} on {protocol} -> {run}")
                 train(cfg, run, resume=last.is_file(), progress=progress,
                       echo=None if progress else (lambda line: echo(f"  {line}")))
-            evaluation = evaluate_checkpoint(shards, protocol, last, device=cfg.device)
+            evaluation = evaluate_checkpoint(shards, protocol, last, device=cfg.device,
+                                             max_clips=ev.get("max_clips", 10))
             write_evaluation(evaluation, run)
             echo("[eval] " + format_evaluation(evaluation))
             results.append(evaluation)

@@ -174,3 +174,16 @@ def test_fasmodel_reads_the_builds_of_a_cross_folder(builds, tmp_path):
     (root / "I" / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ValueError, match="domains C and I differ in depth_size 8 / 16"):
         build_config_of(tmp_path / "cross")
+
+
+@pytest.mark.parametrize("text, match", [
+    ("video_id,label,max_frames,build,domain\nTrain/x,live,,,M\n", "line 2: empty build"),
+    ("video_id,label,max_frames,build,domain\nTrain/x,live,\n", "line 2: expected 5 fields, got 3"),
+    ("video_id,label,max_frames,build\n", "header is 'video_id,label,max_frames,build'"),
+])
+def test_read_protocol_malformed_cross_rows(tmp_path, text, match):
+    path = tmp_path / "protocols" / "p" / "train.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    with pytest.raises(InputError, match=match):
+        read_protocol(tmp_path, "p", "train")
