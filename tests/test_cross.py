@@ -187,3 +187,19 @@ def test_read_protocol_malformed_cross_rows(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(InputError, match=match):
         read_protocol(tmp_path, "p", "train")
+
+
+def test_mcio_recipes_load(tmp_path):
+    pytest.importorskip("torch")
+    from fasmodel.pipeline import load_recipe
+
+    protocols = ["mcio-to-m", "mcio-to-c", "mcio-to-i", "mcio-to-o"]
+    for name in ("mcio", "mcio-mock", "pipelines/mcio.toml"):
+        recipe = load_recipe(name)
+        assert recipe["evaluate"]["protocols"] == protocols
+        assert {d: ds["name"] for d, ds in recipe["datasets"].items()} == {
+            "M": "msu-mfsd", "C": "casia-fasd", "I": "replay-attack", "O": "oulu-npu"}
+    own = tmp_path / "no-cross.toml"
+    own.write_text('[datasets.M]\nname = "msu-mfsd"\n[evaluate]\n[output]\n')
+    with pytest.raises(ValueError, match=r"missing the \[cross\] table"):
+        load_recipe(own)
