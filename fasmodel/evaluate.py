@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from fasprep.datasets import read_protocol
+from fasprep.datasets.cross import DOMAINS
 from fasprep.io import atomic_path
 
 from . import metrics
@@ -143,8 +144,9 @@ def evaluate_checkpoint(shards: str | os.PathLike, protocol: str, checkpoint: st
     warnings = metrics.small_split_warnings(report.counts)  # in the result and its printout, not logged twice
     extra = {}
     if any(v.domain for v in test.videos):  # a cross-dataset protocol: which domains each side holds
+        order = list(DOMAINS)
         extra["domains"] = {s: sorted({r.domain for r in read_protocol(shards, protocol, s) if r.domain},
-                                      key="MCIO".find)
+                                      key=lambda d: (order.index(d) if d in order else len(order), d))
                             for s in ("train", dev_split, split) if _has_split(shards, protocol, s)}
     return {"protocol": protocol, "split": split, "supervision": cfg["supervision"], **extra,
             "rppg_head": cfg.get("rppg_head", "spectrum") if cfg["supervision"] == "auxiliary" else None,

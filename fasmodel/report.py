@@ -123,6 +123,16 @@ def is_cross(result: dict) -> bool:
     return bool(result.get("domains"))
 
 
+def _target_order(item: tuple[tuple[str, str], list[dict]]) -> tuple:
+    """Sort key of a cross table's rows: the target in the benchmark's order (M, C, I, O), then the name."""
+    from fasprep.datasets.cross import DOMAINS
+
+    (protocol, method), rs = item
+    target = rs[0]["domains"].get(rs[0].get("split", "test"), [])
+    rank = list(DOMAINS).index(target[0]) if len(target) == 1 and target[0] in DOMAINS else len(DOMAINS)
+    return rank, protocol, method
+
+
 def cross_table(results: list[dict]) -> str:
     """Markdown: one row per cross-dataset protocol (target) and method, as the MCIO tables.
 
@@ -136,13 +146,8 @@ def cross_table(results: list[dict]) -> str:
     lines = ["| Protocol | Sources → target | Method | Test videos | Seeds | "
              + " | ".join(h for h, _, _ in CROSS_COLUMNS) + " |",
              "|---|---|---|---|---|" + "---|" * len(CROSS_COLUMNS)]
-    def order(item):  # targets in the benchmark's order M, C, I, O
-        (protocol, method), rs = item
-        target = rs[0]["domains"].get(rs[0].get("split", "test"), [""])
-        return "MCIO".find(target[0]) if len(target) == 1 else 4, protocol, method
-
     notes: dict[str, list[str]] = {}  # note -> protocols it applies to
-    for (protocol, method), rs in sorted(groups.items(), key=order):
+    for (protocol, method), rs in sorted(groups.items(), key=_target_order):
         d = rs[0]["domains"]
         sides = f"{'&'.join(d.get('train', []))} → {'&'.join(d.get(rs[0].get('split', 'test'), []))}"
         cells = []

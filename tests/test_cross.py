@@ -203,3 +203,33 @@ def test_mcio_recipes_load(tmp_path):
     own.write_text('[datasets.M]\nname = "msu-mfsd"\n[evaluate]\n[output]\n')
     with pytest.raises(ValueError, match=r"missing the \[cross\] table"):
         load_recipe(own)
+
+
+def _result(protocol, train, target, *, eer, hter, source="dev-eer", seed=0):
+    return {"protocol": protocol, "split": "test", "supervision": "auxiliary", "rppg_head": "spectrum", "seed": seed,
+            "domains": {"train": train, "dev": ["I"], "test": [target]}, "warnings": [], "skipped": {},
+            "metrics": {"eer": eer, "hter": hter, "auc": 0.9, "tpr_at_fpr1": 0.5, "threshold_source": source,
+                        "counts": {"live": 4, "print": 3, "replay": 3}}}
+
+
+def test_cross_table():
+    """One row per target in M, C, I, O order: HTER oracle = the test EER, strict = the HTER at the
+    sources' dev threshold (none without a dev split), seeds averaged; the policies named below."""
+    from fasmodel.report import tables
+
+    results = [_result("mcio-to-o", ["M", "C", "I"], "O", eer=0.10, hter=0.30),
+               _result("mcio-to-m", ["C", "I", "O"], "M", eer=0.20, hter=0.25),
+               _result("mcio-to-m", ["C", "I", "O"], "M", eer=0.30, hter=0.35, seed=1),
+               _result("casia-to-replay", ["C"], "I", eer=0.40, hter=0.0, source="test-eer")]
+    table = tables(results)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "→" in line and "Protocol" not in line]
+    assert rows == ["| mcio-to-m | C&I&O → M | auxiliary | 10 | 2 | 25.00 ± 7.07 | 30.00 ± 7.07 | 90.00 ± 0.00 | "
+                    "50.00 ± 0.00 |",
+                    "| casia-to-replay | C → I | auxiliary | 10 | 1 | 40.00 | - | 90.00 | 50.00 |",
+                    "| mcio-to-o | M&C&I → O | auxiliary | 10 | 1 | 10.00 | 30.00 | 90.00 | 50.00 |"]
+    assert "HTER oracle = at the EER threshold of the target's own test scores" in table
+    assert "Note: casia-to-replay: no held-out source videos (dev split), so no strict HTER" in table
+    # a build's own protocols keep the protocol table
+    own = dict(_result("siw-p1", [], "", eer=0.1, hter=0.1), domains=None, clip_frames=5, stride=1)
+    own["metrics"].update(apcer=0.1, bpcer=0.1, acer=0.1)
+    assert "| siw-p1 | auxiliary | 1 | 1 |" in tables([own]) and "→" not in tables([own])
