@@ -130,7 +130,7 @@ def _make_mock(raw: Path, name: str, spec: dict, *, progress: bool) -> None:
     names = [adapter.video_name(c) for c in codes]
     if (raw / "mock_truth.json").is_file() and all((raw / n).is_file() for n in names):
         return
-    subjects = sorted({c[adapter.subject_code] for c in codes}, key=str)
+    subjects = sorted({c[adapter.subject_code] for c in codes})  # one adapter's subjects: all int or all str
     faces = dict(zip(subjects, demo_faces(range(1, len(subjects) + 1)).values()))
     rotation = mock_tree.oulu_rotation if name == "oulu-npu" else 0
     mock_tree.make_tree(adapter, raw, codes, faces=faces, seconds=spec.get("seconds", 8.0),
