@@ -227,8 +227,8 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
         "rppg_fft": pulse.label if live else np.zeros_like(pulse.label),
     }
     rmse = depth.fit_rmse_px[ok]
-    # rotation_deg: the container's display rotation and the dataset's own turn, together
-    attrs = {**record.attrs, "fps": float(info.fps), "rotation_deg": (int(info.rotation_deg) + record.rotation_deg) % 360,
+    turned = (int(info.rotation_deg) + record.rotation_deg) % 360  # the container's turn and the dataset's
+    attrs = {**record.attrs, "fps": float(info.fps), "rotation_deg": turned,
              "hr_bpm": float(pulse.hr_bpm), "snr_db": float(pulse.snr_db),
              "hr_reliable": bool(pulse.hr_reliable), "hr_note": pulse.hr_note, "rejected_frames": depth.rejected(),
              "source": f"{record.video_id}{record.path.suffix}",

@@ -70,14 +70,17 @@ DATASET_SCHEMA = {
 #: The attributes of a video group (docs/format.md, "Group attributes"). A dataset's own codes
 #: come on top, each under its own name, listed in ``codes``.
 ATTR_SCHEMA = {
-    "dataset": Field((), "str", "adapter name: siw, oulu-npu, folder"),
-    "split": Field((), "str", "the dataset's own split (SiW Train/Test; OULU Train/Dev/Test; folder train/dev/test)"),
+    "dataset": Field((), "str", "adapter name: siw, oulu-npu, replay-attack, replay-mobile, casia-fasd, msu-mfsd, "
+                                "folder"),
+    "split": Field((), "str", "the dataset's own partition (SiW Train/Test; OULU Train/Dev/Test; the others "
+                              "train/dev/test: lower-cased, it is one of train, dev, test)"),
     "label": Field((), "str", "live, print, replay or spoof (an attack of unknown kind)"),
     "attack": Field((), "str", "finer attack code: live, print-1, replay-2, ... (the dataset's PAI species)"),
     "subject": Field((), "int or str", "the person filmed, as the dataset names them"),
     "codes": Field((), "str", "names of the dataset's own code attributes, comma-separated ('' when none)"),
     "fps": Field((), "float", "frame rate of the source video, Hz"),
-    "rotation_deg": Field((), "int", "clockwise display rotation of the source container, degrees (applied on decode)"),
+    "rotation_deg": Field((), "int", "clockwise turn applied on decode, degrees: the container's display rotation "
+                                     "plus the dataset's own correction (MSU-MFSD's upside-down videos: 180)"),
     "hr_bpm": Field((), "float", "heart rate of the CHROM pulse, beats per minute (NaN when none)"),
     "snr_db": Field((), "float", "SNR of the pulse at its heart rate, dB"),
     "hr_reliable": Field((), "bool", "heart rate to be trusted: false for a pulse under 5 s (a number is kept, flagged; see hr_note)"),

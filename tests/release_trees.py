@@ -51,7 +51,8 @@ def replay_mobile_names() -> list[str]:
                           for light in ("controlled", "adverse", "direct", "lateral", "diffuse")]
             for dev in ("mobile", "tablet"):
                 for light in ("lighton", "lightoff"):
-                    names += [f"{split}/attack/attack_{head}_print_{s}_{dev}_photo_{light}.mov" for s in ("fixed", "hand")]
+                    names += [f"{split}/attack/attack_{head}_print_{s}_{dev}_photo_{light}.mov"
+                              for s in ("fixed", "hand")]
                     names += [f"{split}/attack/attack_{head}_mattescreen_fixed_{dev}_{kind}_{light}.mov"
                               for kind in ("photo", "video")]
     return sorted(names)

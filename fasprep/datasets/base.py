@@ -57,8 +57,9 @@ class VideoRecord:
     path : Path
         The video file.
     split : str
-        The dataset's own split (SiW ``Train``/``Test``; OULU ``Train``/``Dev``/``Test``; a
-        folder dataset's CSV split, or ``""`` when it has none).
+        The dataset's own split (SiW ``Train``/``Test``; OULU ``Train``/``Dev``/``Test``;
+        Replay ``train``/``dev``/``test``; CASIA and MSU ``train``/``test``; a folder dataset's
+        CSV split, or ``""`` when it has none): lower-cased, one of train, dev, test (or ``""``).
     label : str
         One of :data:`LABELS`.
     subject : int or str
@@ -155,6 +156,11 @@ class ProtocolRow:
 Protocols = dict[str, dict[str, list[ProtocolRow]]]
 
 
+def no_rotation(codes: Mapping[str, int | str]) -> int:
+    """The turn of a video of a dataset that stores every video as it is shown: 0."""
+    return 0
+
+
 @dataclass(frozen=True)
 class Dataset:
     """A dataset adapter.
@@ -205,7 +211,7 @@ class Dataset:
     label_of: Callable[[Mapping[str, int | str]], tuple[str, str]]
     prior_format: str | None = None
     subject_code: str = "subject"
-    rotation_of: Callable[[Mapping[str, int | str]], int] = lambda codes: 0
+    rotation_of: Callable[[Mapping[str, int | str]], int] = no_rotation
     prior_dir: str = ""
 
 

@@ -8,7 +8,8 @@ the release)::
     <root>/scene01/attack/attack_client<NNN>_<camera>_SD_<instrument>_scene01.<mp4|mov>
     <root>/train_sub_list.txt, <root>/test_sub_list.txt                (one 2-digit id a line)
 
-(``root`` may also be the folder holding ``real/`` and ``attack/``.) Camera ``android``
+(``root`` may also be the folder holding ``real/`` and ``attack/``; video ids are relative to
+that folder, ``real/real_client003_android_SD_scene01``, as Bob's lists name them.) Camera ``android``
 (``.mp4``) or ``laptop`` (``.mov``); instrument ``ipad_video`` and ``iphone_video`` (replay,
 ``replay-ipad``, ``replay-iphone``) or ``printed_photo`` (print, ``print-photo``). Codes:
 ``client, camera`` and, for attacks, ``instrument``.
@@ -108,18 +109,18 @@ def label_of(codes: Mapping[str, int | str]) -> tuple[str, str]:
 
 
 def video_name(codes: Mapping[str, int | str]) -> str:
-    """``scene01/{real,attack}/<name>.<mp4|mov>`` from codes ``client, camera[, instrument]``."""
+    """``{real,attack}/<name>.<mp4|mov>`` from codes ``client, camera[, instrument]``: the path
+    below the scene folder, which is also the video id (mock trees put ``real/`` and ``attack/``
+    at their root)."""
     kind = "attack" if codes.get("instrument") else "real"
     middle = f"_{codes['instrument']}" if codes.get("instrument") else ""
-    return (f"scene01/{kind}/{kind}_client{int(codes['client']):03d}_{codes['camera']}_SD{middle}_scene01"
+    return (f"{kind}/{kind}_client{int(codes['client']):03d}_{codes['camera']}_SD{middle}_scene01"
             f"{CAMERA_EXT[str(codes['camera'])]}")
 
 
 def rotation_of(codes: Mapping[str, int | str]) -> int:
     """180 for the six videos of :data:`UPSIDE_DOWN`, else 0."""
-    kind = "attack" if codes.get("instrument") else "real"
-    stem = f"{kind}/{video_name(codes).rsplit('/', 1)[1].rsplit('.', 1)[0]}"
-    return 180 if stem in UPSIDE_DOWN else 0
+    return 180 if video_name(codes).rsplit(".", 1)[0] in UPSIDE_DOWN else 0
 
 
 def _base(root: str | os.PathLike) -> Path:
@@ -222,7 +223,7 @@ def scan_msu(root: str | os.PathLike) -> Scan:
         records.append(VideoRecord(video_id=video_id, path=base.joinpath(key[0], file), split=split, label=label,
                                    subject=int(codes["client"]), attack=attack, codes=codes, dataset=NAME,
                                    face_path=faces.pop(key, None) or beside.pop(key, None),
-                                   rotation_deg=180 if video_id in UPSIDE_DOWN else 0))
+                                   rotation_deg=rotation_of(codes)))
     notes += [f"{'/'.join(k)}{_FACE_EXT}: face file without a video" for k in sorted(beside)]
     records.sort(key=lambda r: r.video_id)
     return Scan(root=base, records=records, unknown=sorted(unknown), warnings=sorted(notes))

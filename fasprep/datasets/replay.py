@@ -244,9 +244,9 @@ def _scan(release: _Release, root: str | os.PathLike) -> Scan:
             continue
         stem, ext = split_ext(parts[-1])
         where = parts[:-1]
-        placed = (len(where) >= 2 and where[0] in SPLIT_FOLDERS
-                  and (where[1:] == ("real",) or where[1:] == ("attack",) and not release.support_folders
-                       or len(where) == 3 and where[1] == "attack" and where[2] in SUPPORTS and release.support_folders))
+        attack_folder = (len(where) == 3 and where[1] == "attack" and where[2] in SUPPORTS if release.support_folders
+                         else where[1:] == ("attack",))
+        placed = len(where) >= 2 and where[0] in SPLIT_FOLDERS and (where[1:] == ("real",) or attack_folder)
         if placed and ext in _VIDEO_EXTS:
             videos.append(((*where, stem), parts[-1]))
         elif placed and ext == _FACE_EXT:
@@ -319,7 +319,8 @@ def _protocols(prefix: str, definitions: Mapping[str, Callable[[Mapping], bool]]
                 return keep(r.codes) and (support is None or r.codes["support"] == support)
 
             key = f"{prefix}-{name}" + (f"-{support}" if support else "")
-            out[key] = {split: protocol_rows(r for r in records if chosen(r, split)) for split in ("train", "dev", "test")}
+            out[key] = {split: protocol_rows(r for r in records if chosen(r, split))
+                        for split in ("train", "dev", "test")}
     return out
 
 

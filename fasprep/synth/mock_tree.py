@@ -222,7 +222,9 @@ def make_tree(dataset: str | Dataset, root: str | os.PathLike, videos: Iterable[
     videos : iterable of mapping
         The codes of each video, as the adapter's ``video_name`` takes them (SiW: ``split,
         subject, sensor, type, medium, session``; OULU-NPU: ``split, phone, session, user,
-        file``; folder: ``label, subject, take``). The attack code's number picks the print or
+        file``; Replay-Attack: :func:`replay_attack_codes`; CASIA-FASD: ``split, subject, file``;
+        MSU-MFSD: ``client, camera[, instrument]``; folder: ``label, subject, take``). The attack
+        code's number (where it has one) picks the print or
         screen medium (:data:`fasprep.synth.attacks.PRINT_MEDIA`, ``SCREEN_MEDIA``). Where the
         codes have them, ``sensor`` 2 (SiW's webcam) is noisier and a live ``medium`` 2 moves more.
     faces : mapping of subject to np.ndarray, shape (H, W, 3), uint8, RGB
