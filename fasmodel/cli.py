@@ -54,7 +54,8 @@ def _echo_err(line: str) -> None:
     click.echo(line, err=True)
 
 
-BUILD_HELP = "A fasprep build folder (the OUT of `fasprep build`)."
+BUILD_HELP = ("A fasprep build folder (the OUT of `fasprep build`), or a folder of protocols over several builds "
+              "(the --out of `fasprep protocols cross`).")
 
 
 @main.command("train", short_help="Train on a protocol's train split; a checkpoint every epoch.")
@@ -139,7 +140,9 @@ def eval_cmd(shards, protocol, checkpoint, split, device, batch_size, num_worker
     """Score every video of a protocol split: APCER (per attack type and max), BPCER, ACER, HTER,
     EER, AUC and TPR at FPR = 1 % (ISO/IEC 30107-3), and for live videos the heart rate of the
     predicted spectrum against the label's. The threshold is the EER threshold of the dev split
-    when the protocol has one, else of the test split itself; the report says which.
+    when the protocol has one, else of the test split itself; the report says which. A
+    cross-dataset protocol (`fasprep protocols cross`) also gets the HTER at the target's own EER
+    threshold, the field's customary "oracle", beside the strict one from the sources' dev videos.
 
     Writes eval-<protocol>-<split>-epochNNN.json and scores-<...>.csv in the checkpoint's run folder.
     """
@@ -193,11 +196,13 @@ def export_cmd(checkpoint, onnx_path):
               help="Also write the table to this Markdown file.")
 @_renamed("--out", "--table", "out", type=click.Path(dir_okay=False))
 def report_cmd(runs, out):
-    """A Markdown table of evaluated RUNS: one row per protocol and method, mean ± std over folds."""
-    from .report import collect, protocol_table
+    """A Markdown table of evaluated RUNS: one row per protocol and method, mean ± std over folds;
+    cross-dataset protocols (fasprep protocols cross) get their own table, HTER at the oracle and
+    the strict threshold, AUC and TPR at FPR = 1 % per target."""
+    from .report import collect, tables
 
     out = _take_renamed({"out": out})["out"]
-    table = protocol_table(collect(list(runs)))
+    table = tables(collect(list(runs)))
     click.echo(table)
     if out:
         from fasprep.io import atomic_path

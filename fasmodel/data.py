@@ -14,6 +14,10 @@ out) and no registration: their NRR grid is set to :data:`NO_FACE_GRID`, outside
 the NRR layer samples zeros for them (the build stores the crop centre there, which would feed
 the RNN one constant pixel). Nothing here is NaN.
 
+A protocol over several builds (``fasprep protocols cross``: rows naming their build and
+domain) reads each video from its own build; its videos are keyed ``<domain>:<video_id>`` (ids
+of two builds may coincide), and the builds' frame strides may differ.
+
 HDF5 files are opened lazily, in the process that reads them (a DataLoader worker), never
 before the fork; JPEG decoding happens there too. Clip positions are drawn from ``seed`` and
 the epoch (:meth:`ClipDataset.set_epoch`), so a run is reproducible and resumable.
@@ -40,10 +44,13 @@ NO_FACE_GRID = -2.0
 
 @dataclass(frozen=True)
 class VideoEntry:
-    video_id: str
+    video_id: str  # the build's id; <domain>:<id> in a protocol over several builds
     label: str  # live | print | replay
     shard: str  # path relative to the build folder
     n_frames: int  # stored frames usable (the protocol's max_frames applied, in source frames)
+    build: Path | None = None  # the build folder when not the protocol's own (a cross-dataset protocol)
+    domain: str | None = None  # M, C, I, O in a cross-dataset protocol
+    build_id: str | None = None  # the video's id in its build, when video_id is <domain>:<id>
 
 
 def usable_frames(n_stored: int, max_frames: int | None, frame_stride: int) -> int:
@@ -65,19 +72,29 @@ def usable_frames(n_stored: int, max_frames: int | None, frame_stride: int) -> i
 def protocol_videos(out: str | os.PathLike, protocol: str, split: str, *,
                     skipped: dict[str, str] | None = None) -> list[VideoEntry]:
     """The built videos of a protocol split; videos that failed to build are left out (logged,
-    and recorded in ``skipped`` {video_id: reason} when given)."""
-    manifest = read_manifest(out)
-    frame_stride = int(manifest["config"].get("frame_stride", 1))
+    and recorded in ``skipped`` {video_id: reason} when given).
+
+    ``out`` is a build folder, or a folder of protocols over several builds whose rows name
+    their build (relative to ``out``, or absolute) and domain."""
+    out = Path(out)
+    manifests: dict[Path, dict] = {}
     entries, missing = [], []
     for row in read_protocol(out, protocol, split):
+        build = None if row.build is None else out / row.build
+        root = out if build is None else build
+        if root not in manifests:
+            manifests[root] = read_manifest(root)
+        manifest = manifests[root]
+        key = row.video_id if build is None else f"{row.domain or row.build}:{row.video_id}"
         rec = manifest["videos"].get(row.video_id)
         if rec is None or rec["status"] != "ok":
-            missing.append(row.video_id)
+            missing.append(key)
             if skipped is not None:
-                skipped[row.video_id] = "not built" if rec is None else f"failed in the build: {rec.get('error')}"
+                skipped[key] = "not built" if rec is None else f"failed in the build: {rec.get('error')}"
             continue
-        n = usable_frames(rec["n_frames"], row.max_frames, frame_stride)
-        entries.append(VideoEntry(row.video_id, row.label, rec["shard"], n))
+        n = usable_frames(rec["n_frames"], row.max_frames, int(manifest["config"].get("frame_stride", 1)))
+        entries.append(VideoEntry(key, row.label, rec["shard"], n, build, row.domain,
+                                  None if build is None else row.video_id))
     if missing:
         log.warning("%s/%s: %d videos not built (failed or missing), left out, e.g. %s", protocol, split,
                     len(missing), missing[0])
@@ -171,7 +188,7 @@ class ClipDataset:
             raise ValueError(f"{out}: no built video of {protocol}/{split} has {span} usable frames "
                              f"(clip of {self.clip_frames} frames, stride {self.stride})")
         self._span = span
-        self._files: dict[str, h5py.File] = {}
+        self._files: dict[Path, h5py.File] = {}
         self._pid = None
         self.set_epoch(0)
 
@@ -195,10 +212,11 @@ class ClipDataset:
     def _group(self, video: VideoEntry) -> h5py.Group:
         if self._pid != os.getpid():  # a fresh worker process: handles from the parent are not ours
             self._files, self._pid = {}, os.getpid()
-        f = self._files.get(video.shard)
+        path = (video.build or self.out) / video.shard
+        f = self._files.get(path)
         if f is None:
-            f = self._files[video.shard] = h5py.File(self.out / video.shard, "r")
-        return f[group_name(video.video_id)]
+            f = self._files[path] = h5py.File(path, "r")
+        return f[group_name(video.build_id or video.video_id)]
 
     def __getitem__(self, i: int) -> dict:
         v, start = self.index[i]

@@ -12,6 +12,12 @@ error of the best constant rate (the median of the labels' rates: an oracle no m
 guessing one rate for everyone).
 
 Videos left out (not built, failed, shorter than a clip) are counted and listed in the result.
+
+A cross-dataset protocol (``fasprep protocols cross``: sources train, a target tests) has two
+threshold policies, both in the result: the strict one, the EER threshold of the sources'
+held-out dev videos (``metrics.hter``, source ``dev-eer``), and the field's customary
+"oracle", the EER threshold of the target's test scores themselves, whose HTER is the test
+EER by definition (``metrics.eer``; SSDG's and FLIP's published HTER).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from fasprep.datasets import read_protocol
+from fasprep.datasets.cross import DOMAINS
 from fasprep.io import atomic_path
 
 from . import metrics
@@ -134,7 +142,13 @@ def evaluate_checkpoint(shards: str | os.PathLike, protocol: str, checkpoint: st
         dev_kw = {"dev_scores": [d[v]["score"] for v in dv], "dev_labels": [d[v]["label"] for v in dv]}
     report = metrics.evaluate([videos[v]["score"] for v in vids], [videos[v]["label"] for v in vids], **dev_kw)
     warnings = metrics.small_split_warnings(report.counts)  # in the result and its printout, not logged twice
-    return {"protocol": protocol, "split": split, "supervision": cfg["supervision"],
+    extra = {}
+    if any(v.domain for v in test.videos):  # a cross-dataset protocol: which domains each side holds
+        order = list(DOMAINS)
+        extra["domains"] = {s: sorted({r.domain for r in read_protocol(shards, protocol, s) if r.domain},
+                                      key=lambda d: (order.index(d) if d in order else len(order), d))
+                            for s in ("train", dev_split, split) if _has_split(shards, protocol, s)}
+    return {"protocol": protocol, "split": split, "supervision": cfg["supervision"], **extra,
             "rppg_head": cfg.get("rppg_head", "spectrum") if cfg["supervision"] == "auxiliary" else None,
             "clip_frames": cfg["clip_frames"], "stride": cfg["stride"], "seed": cfg["seed"],
             "checkpoint": str(checkpoint), "epoch": state["epoch"], "metrics": report.to_dict(),
@@ -170,6 +184,9 @@ def format_evaluation(result: dict) -> str:
     per_type = ", ".join(f"{k} {100 * v:.1f}" for k, v in m["apcer_per_type"].items())
     source = {"dev-eer": "EER threshold on the dev split", "test-eer": "EER threshold on the test split itself "
               "(the protocol has no dev split; optimistic)", "given": "given threshold"}[m["threshold_source"]]
+    domains = result.get("domains")
+    if domains and m["threshold_source"] == "dev-eer":
+        source += f" (strict: the sources' held-out videos, domains {', '.join(domains.get('dev', []))})"
     head = f", rPPG head {result['rppg_head']}" if result.get("rppg_head") else ""
     lines = [f"{result['protocol']}/{result['split']} ({result['supervision']}{head}, Nf {result['clip_frames']} "
              f"stride {result['stride']}, epoch {result['epoch']}): "
@@ -177,6 +194,10 @@ def format_evaluation(result: dict) -> str:
              f"ACER {100 * m['acer']:.2f} %, HTER {100 * m['hter']:.2f} %, EER {100 * m['eer']:.2f} %, "
              f"AUC {m['auc']:.4f}, TPR@FPR=1% {100 * m['tpr_at_fpr1']:.1f} %",
              f"  threshold {m['threshold']:.4g}: {source}; {sum(m['counts'].values())} videos {m['counts']}"]
+    if domains:
+        lines.append(f"  {'+'.join(domains.get('train', []))} -> {'+'.join(domains.get(result['split'], []))}: "
+                     f"HTER {100 * m['eer']:.2f} % at the oracle threshold {m['eer_threshold']:.4g} (the EER "
+                     "threshold of the target's own test scores, as SSDG and FLIP report)")
     hr = result.get("heart_rate")
     if hr:
         lines.append(f"  heart rate of the predicted spectrum, {hr['n']} live videos: MAE {hr['mae_bpm']:.1f} bpm "

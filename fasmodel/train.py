@@ -135,15 +135,34 @@ def set_threads(threads: int | None, num_workers: int = 0) -> None:
     torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) - num_workers))
 
 
+#: Build options a model's shape depends on: every build a run trains on must share them.
+MODEL_BUILD_OPTIONS = ("crop_size", "depth_size", "rppg_bins")
+
+
 def build_config_of(shards: str | os.PathLike) -> dict:
     """The build options of a shards folder (``manifest.json``'s ``config``), checked for the model.
+
+    ``shards`` may also be a folder of cross-dataset protocols (``fasprep protocols cross``):
+    then its builds (``cross.json``) must agree on :data:`MODEL_BUILD_OPTIONS`, and the first
+    build's options are returned.
 
     The CNN's depth map is its input / 8 (256 -> 32, as in the paper), so the build's depth
     size must be its crop size / 8.
     """
+    from fasprep.datasets.cross import read_cross
     from fasprep.shards import read_manifest
 
-    c = read_manifest(shards)["config"]
+    if (Path(shards) / "manifest.json").is_file():
+        c = read_manifest(shards)["config"]
+    else:
+        configs = {d: read_manifest(b["build"])["config"] for d, b in read_cross(shards)["builds"].items()}
+        first, c = next(iter(configs.items()))
+        for d, other in configs.items():
+            differ = [f"{k} {c.get(k)} / {other.get(k)}" for k in MODEL_BUILD_OPTIONS if c.get(k) != other.get(k)]
+            if differ:
+                raise ValueError(f"{shards}: the builds of domains {first} and {d} differ in {', '.join(differ)}; "
+                                 "one model trains on builds made with the same --crop-size, --depth-size and "
+                                 "--rppg-bins: rebuild one of them")
     if c["crop_size"] != 8 * c["depth_size"]:
         raise ValueError(f"{shards}: crops of {c['crop_size']} px need depth maps of {c['crop_size'] // 8} "
                          f"(the CNN's depth map is its input / 8), the build has {c['depth_size']}: "

@@ -648,5 +648,32 @@ def models_where_cmd(sfm_dir):
     click.echo(str(folder))
 
 
+@main.group("protocols", short_help="Protocols over several builds (cross-dataset).")
+def protocols_group():
+    """Protocols that span several builds: each row names its build, so fasmodel trains on several at once."""
+
+
+@protocols_group.command("cross", short_help="MCIO leave-one-out and CASIA<->Replay protocols over builds.")
+@click.argument("builds", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for protocols/<protocol>/<split>.csv and cross.json (not a build folder).")
+def protocols_cross_cmd(builds, out):
+    """Write the cross-dataset protocols of BUILDS (fasprep build folders, in any order: each
+    one's dataset, from its manifest, is its domain: msu-mfsd M, casia-fasd C, replay-attack I,
+    oulu-npu O).
+
+    \b
+    All four: mcio-to-m, mcio-to-c, mcio-to-i, mcio-to-o (train: the other three domains'
+    train+test splits; dev: their dev splits, for a strict threshold; test: the target's
+    train+test). C and I: casia-to-replay, replay-to-casia. Train on one with
+    `fasmodel train --build OUT --protocol mcio-to-o`.
+    """
+    from .datasets.cross import format_cross, write_cross
+
+    summary = write_cross(builds, out)
+    click.echo(format_cross(summary))
+    click.echo(f"wrote {out / 'protocols'} and {out / 'cross.json'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -32,6 +32,9 @@ LABELS = ("live", "print", "replay", "spoof")
 #: Protocol-file header, exactly (DESIGN.md, "Output contract").
 PROTOCOL_HEADER = ("video_id", "label", "max_frames")
 
+#: Header of a protocol over several builds: each row also names its build and domain.
+CROSS_PROTOCOL_HEADER = PROTOCOL_HEADER + ("build", "domain")
+
 #: Frames assumed per video when no annotation file tells (about 15 s at 30 fps).
 NOMINAL_FRAMES = 450
 
@@ -135,11 +138,18 @@ class Scan:
 @dataclass(frozen=True)
 class ProtocolRow:
     """One line of a protocol file: which video, its label, and how many of its first frames
-    to use (``None`` = all)."""
+    to use (``None`` = all).
+
+    A protocol over several builds (:mod:`fasprep.datasets.cross`) also names the video's
+    ``build`` (its folder, relative to the folder holding ``protocols/``, or absolute) and the
+    ``domain`` it stands for (``M``, ``C``, ``I``, ``O``); a build's own protocols leave both None.
+    """
 
     video_id: str
     label: str
     max_frames: int | None = None
+    build: str | None = None
+    domain: str | None = None
 
 
 #: protocol name -> split name (train, dev, test) -> rows
@@ -436,7 +446,8 @@ def write_protocols(out_dir: str | os.PathLike, protocols: Mapping[str, Mapping[
     """Write ``out_dir/protocols/<protocol>/<split>.csv`` for every protocol and split, atomically.
 
     Each file has the header ``video_id,label,max_frames`` and one row per video; an empty
-    ``max_frames`` means all frames.
+    ``max_frames`` means all frames. A split whose rows name their build gets the header
+    ``video_id,label,max_frames,build,domain`` (:data:`CROSS_PROTOCOL_HEADER`).
 
     Returns
     -------
@@ -447,10 +458,13 @@ def write_protocols(out_dir: str | os.PathLike, protocols: Mapping[str, Mapping[
     for protocol, splits in protocols.items():
         for split, rows in splits.items():
             path = _protocol_path(out_dir, protocol, split)
+            cross = any(r.build is not None for r in rows)
             with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f, lineterminator="\n")
-                w.writerow(PROTOCOL_HEADER)
-                w.writerows((r.video_id, r.label, "" if r.max_frames is None else r.max_frames) for r in rows)
+                w.writerow(CROSS_PROTOCOL_HEADER if cross else PROTOCOL_HEADER)
+                for r in rows:
+                    fields = [r.video_id, r.label, "" if r.max_frames is None else r.max_frames]
+                    w.writerow(fields + [r.build or "", r.domain or ""] if cross else fields)
             paths.append(path)
     return paths
 
@@ -486,7 +500,8 @@ def read_protocol(out_dir: str | os.PathLike, protocol: str, split: str) -> list
     Returns
     -------
     list of ProtocolRow
-        In file order.
+        In file order; ``build`` and ``domain`` as written (None where the file has no such
+        columns or leaves them empty).
 
     Raises
     ------
@@ -500,19 +515,23 @@ def read_protocol(out_dir: str | os.PathLike, protocol: str, split: str) -> list
         raise InputError(path, f"no protocol file for {protocol}/{split}; {there}")
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(header) != PROTOCOL_HEADER:
-            raise InputError(path, f"header is {','.join(header or [])!r}, expected {','.join(PROTOCOL_HEADER)!r}")
+        header = tuple(next(reader, None) or ())
+        if header not in (PROTOCOL_HEADER, CROSS_PROTOCOL_HEADER):
+            raise InputError(path, f"header is {','.join(header)!r}, expected {','.join(PROTOCOL_HEADER)!r} "
+                                   f"(or {','.join(CROSS_PROTOCOL_HEADER)!r})")
         rows = []
         for fields in reader:
             k = reader.line_num
-            if len(fields) != 3:
-                raise InputError(path, f"line {k}: expected 3 fields, got {len(fields)}")
-            video_id, label, max_frames = fields
+            if len(fields) != len(header):
+                raise InputError(path, f"line {k}: expected {len(header)} fields, got {len(fields)}")
+            video_id, label, max_frames = fields[:3]
+            build, domain = fields[3:] if len(fields) == 5 else ("", "")
             if label not in LABELS:
                 raise InputError(path, f"line {k}: label {label!r} is not one of {', '.join(LABELS)}")
+            if len(fields) == 5 and not build:
+                raise InputError(path, f"line {k}: empty build (the folder of the build holding {video_id})")
             try:
-                rows.append(ProtocolRow(video_id, label, _parse_max_frames(max_frames)))
+                rows.append(ProtocolRow(video_id, label, _parse_max_frames(max_frames), build or None, domain or None))
             except ValueError:
                 raise InputError(path, f"line {k}: max_frames {max_frames!r} is not empty or "
                                        f"a positive integer") from None
