@@ -45,8 +45,8 @@ from .train import (
     load_checkpoint,
     model_from_checkpoint,
     pick_device,
-    set_threads,
     to_device,
+    torch_session,
 )
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,14 @@ def evaluate_checkpoint(shards: str | os.PathLike, protocol: str, checkpoint: st
     dev = pick_device(device)
     state = load_checkpoint(checkpoint, "cpu")
     cfg = state["config"]
-    set_threads(cfg.get("threads"), num_workers)
+    with torch_session(cfg.get("threads"), num_workers):
+        return _evaluate(shards, protocol, checkpoint, state, dev, split=split, dev_split=dev_split,
+                         batch_size=batch_size, max_clips=max_clips, num_workers=num_workers, progress=progress)
+
+
+def _evaluate(shards, protocol, checkpoint, state, dev, *, split, dev_split, batch_size, max_clips, num_workers,
+              progress) -> dict:
+    cfg = state["config"]
     model = model_from_checkpoint(state).to(dev)
     kw = dict(clip_frames=cfg["clip_frames"], stride=cfg["stride"], max_clips=max_clips)
     test = ClipDataset(shards, protocol, split, **kw)

@@ -316,3 +316,23 @@ def test_packaged_recipes_found_by_name_or_former_path(tmp_path):
     assert find_recipe(own) == own  # a file given is used, not the packaged one of that name
     with pytest.raises(FileNotFoundError, match="mock, siw"):
         find_recipe("nope")
+
+
+def test_training_and_evaluation_leave_the_callers_process_as_they_found_it(shards, tmp_path):
+    """train() and evaluate_checkpoint() set torch's threads and seed the global generators
+    while they run; afterwards the caller's thread count and random states are back."""
+    import random
+
+    own = torch.get_num_threads()
+    torch.set_num_threads(1)  # the run asks for 2
+    try:
+        torch.manual_seed(123), random.seed(123), np.random.seed(123)
+        before = (torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())
+        last = train(_cfg(shards, epochs=1, clips_per_video=1, width=0.125, threads=2), tmp_path / "run",
+                     progress=False)
+        evaluate_checkpoint(shards, "siw-p1", last, max_clips=1)
+        assert torch.get_num_threads() == 1
+        assert torch.equal(torch.get_rng_state(), before[0]) and random.getstate() == before[1]
+        assert np.array_equal(np.random.get_state()[1], before[2])
+    finally:
+        torch.set_num_threads(own)
