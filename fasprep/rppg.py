@@ -269,15 +269,18 @@ def pulse_peak_hz(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float
                   response: np.ndarray | None = None) -> float:
     """The pulse's fundamental frequency from its power spectrum, robust to its harmonics.
 
-    The estimating method's ``response`` is divided out first (power / response²): what is
-    compared is then the spectrum of the colour change itself, before CHROM weakened a pulse
-    at 50 bpm to a third of the power it passes at 90 and one at 150 bpm to a quarter (a
-    weakened peak is also pulled towards the band's centre, off its true frequency).
+    CHROM weakens a pulse near either band edge (``response``: to a third of the power it
+    passes at 90 bpm at 50 bpm, to a quarter at 150 bpm). Peaks are weighed with that response
+    divided out (power / min(response, 1)²), but only above the response's maximum: there the
+    noise (sensor, codec) is about flat, so dividing merely undoes CHROM's roll-off. Below it, motion
+    and light drift rise towards 0 Hz and CHROM's roll-off is what keeps them down, so there
+    the full division only decides whether a peak is a 2nd harmonic:
 
-    1. the strongest local maximum of that spectrum in ``band`` (or within ``PEAK_EDGE_BPM``
-       of it) is taken;
+    1. the strongest local maximum, so weighed, in ``band`` (or within ``PEAK_EDGE_BPM`` of
+       it) is taken;
     2. a local maximum within ``HARMONIC_TOLERANCE_BPM`` of half its frequency that is at least
-       as strong is the fundamental, the taken one its 2nd harmonic.
+       as strong with the response fully divided out is the fundamental, the taken one its
+       2nd harmonic.
 
     The frequency is then read off ``power`` itself: the nearest local maximum of ``power``
     (uphill from the chosen bin), refined by parabolic interpolation.
@@ -295,15 +298,20 @@ def pulse_peak_hz(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float
     -------
     float, Hz
     """
-    weighed = power if response is None else power / np.maximum(response, 1e-6) ** 2
-    peaks = _band_peaks(freqs, weighed, band)
+    if response is None:
+        response = np.ones(len(power))
+    full = power / np.maximum(response, 1e-6) ** 2
+    top = int(np.argmax(response))
+    above = power / np.maximum(np.r_[np.ones(top), np.minimum(response[top:], 1.0)], 1e-6) ** 2
+    peaks = _band_peaks(freqs, above, band)
     if len(peaks) == 0:  # monotonic through the band: its larger end
         inband = np.flatnonzero((freqs >= band[0]) & (freqs <= band[1]))
-        return float(freqs[inband[np.argmax(weighed[inband])]])
-    k = peaks[np.argmax(weighed[peaks])]
-    half = peaks[np.abs(freqs[peaks] - freqs[k] / 2) <= HARMONIC_TOLERANCE_BPM / 60.0]
-    if len(half) and weighed[half].max() >= weighed[k]:
-        k = half[np.argmax(weighed[half])]
+        return float(freqs[inband[np.argmax(above[inband])]])
+    k = peaks[np.argmax(above[peaks])]
+    lows = _band_peaks(freqs, full, band)
+    half = lows[np.abs(freqs[lows] - freqs[k] / 2) <= HARMONIC_TOLERANCE_BPM / 60.0]
+    if len(half) and full[half].max() >= full[k]:
+        k = half[np.argmax(full[half])]
     # The frequency from the spectrum as measured: a line passed through CHROM is still a line,
     # and dividing by the sloping response would skew its window lobe (-0.35 bpm at 48 bpm).
     while 0 < k < len(power) - 1 and max(power[k - 1], power[k + 1]) > power[k]:
