@@ -3,8 +3,8 @@
 Each video is a real face (the astronaut photo animated with head motion, light drift and
 sensor noise; or the single_face.mp4 talking-head clip looped back and forth to 20 s, turning
 at random frames) with a real finger PPG recording (Welltory) time-stretched to a chosen rate
-and injected into the skin at <= 0.5 % of intensity along the blood-volume-pulse colour direction, then encoded with
-H.264 at SiW's bits per pixel.
+and injected into the skin at <= 0.5 % of intensity along the blood-volume-pulse colour
+direction, then encoded with H.264 at SiW's bits per pixel.
 """
 
 from __future__ import annotations
