@@ -242,9 +242,6 @@ def chrom_response(freqs: np.ndarray, *, fs: float, band: tuple[float, float] = 
 
 #: A spectral peak this close outside the band (bpm) still counts as the band's.
 PEAK_EDGE_BPM = 1.0
-#: Peaks at least this share of the strongest one's power compete once CHROM's response is
-#: divided out (measured on benchmarks/hr_grid.py: lower shares let band-edge noise win).
-CLOSE_PEAK_SHARE = 0.85
 #: Half-width, bpm, of the search for a fundamental at half the chosen peak's frequency.
 HARMONIC_TOLERANCE_BPM = 3.0
 
@@ -272,20 +269,21 @@ def pulse_peak_hz(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float
                   response: np.ndarray | None = None) -> float:
     """The pulse's fundamental frequency from its power spectrum, robust to its harmonics.
 
-    The candidates are the local maxima of ``power`` in ``band`` (or within ``PEAK_EDGE_BPM``
-    of it). With the estimating method's ``response`` divided out (power / response²; CHROM
-    weakens a pulse at 50 bpm to a third of the power it passes at 90):
+    CHROM weakens a pulse near either band edge (``response``: to a third of the power it
+    passes at 90 bpm at 50 bpm, to a quarter at 150 bpm). Peaks are weighed with that response
+    divided out (power / min(response, 1)²), but only above the response's maximum: there the
+    noise (sensor, codec) is about flat, so dividing merely undoes CHROM's roll-off. Below it, motion
+    and light drift rise towards 0 Hz and CHROM's roll-off is what keeps them down, so there
+    the full division only decides whether a peak is a 2nd harmonic:
 
-    1. among the peaks at least ``CLOSE_PEAK_SHARE`` as strong as the strongest, the strongest
-       once the response is divided out is taken (a weakened slow pulse against a line of
-       about its strength);
-    2. a peak within ``HARMONIC_TOLERANCE_BPM`` of half that frequency that is at least as
-       strong once the response is divided out is the fundamental, the taken one its 2nd
-       harmonic.
+    1. the strongest local maximum, so weighed, in ``band`` (or within ``PEAK_EDGE_BPM`` of
+       it) is taken;
+    2. a local maximum within ``HARMONIC_TOLERANCE_BPM`` of half its frequency that is at least
+       as strong with the response fully divided out is the fundamental, the taken one its
+       2nd harmonic.
 
-    Far weaker peaks are never raised above a strong one, so noise the division amplifies at
-    the band edges does not win. The frequency is refined on ``power`` itself (parabolic
-    interpolation), so the weighing does not bias it.
+    The frequency is then read off ``power`` itself: the nearest local maximum of ``power``
+    (uphill from the chosen bin), refined by parabolic interpolation.
 
     Parameters
     ----------
@@ -300,16 +298,24 @@ def pulse_peak_hz(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float
     -------
     float, Hz
     """
-    weighed = power if response is None else power / np.maximum(response, 1e-6) ** 2
-    peaks = _band_peaks(freqs, power, band)
+    if response is None:
+        response = np.ones(len(power))
+    full = power / np.maximum(response, 1e-6) ** 2
+    top = int(np.argmax(response))
+    above = power / np.maximum(np.r_[np.ones(top), np.minimum(response[top:], 1.0)], 1e-6) ** 2
+    peaks = _band_peaks(freqs, above, band)
     if len(peaks) == 0:  # monotonic through the band: its larger end
         inband = np.flatnonzero((freqs >= band[0]) & (freqs <= band[1]))
-        return float(freqs[inband[np.argmax(power[inband])]])
-    close = peaks[power[peaks] >= CLOSE_PEAK_SHARE * power[peaks].max()]
-    k = close[np.argmax(weighed[close])]
-    half = peaks[np.abs(freqs[peaks] - freqs[k] / 2) <= HARMONIC_TOLERANCE_BPM / 60.0]
-    if len(half) and weighed[half].max() >= weighed[k]:
-        k = half[np.argmax(weighed[half])]
+        return float(freqs[inband[np.argmax(above[inband])]])
+    k = peaks[np.argmax(above[peaks])]
+    lows = _band_peaks(freqs, full, band)
+    half = lows[np.abs(freqs[lows] - freqs[k] / 2) <= HARMONIC_TOLERANCE_BPM / 60.0]
+    if len(half) and full[half].max() >= full[k]:
+        k = half[np.argmax(full[half])]
+    # The frequency from the spectrum as measured: a line passed through CHROM is still a line,
+    # and dividing by the sloping response would skew its window lobe (-0.35 bpm at 48 bpm).
+    while 0 < k < len(power) - 1 and max(power[k - 1], power[k + 1]) > power[k]:
+        k += 1 if power[k + 1] > power[k - 1] else -1
     return _refine_hz(freqs, power, k)
 
 

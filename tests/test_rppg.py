@@ -9,6 +9,7 @@ from scipy import signal
 from fasprep.errors import InputError
 from fasprep.rppg import (analyse_trace, chrom_pulse, chrom_response, heart_rate, hr_track, label_frequencies,
                           label_spectrum, pulse_from_trace, segments_of, snr_db)
+from fasprep.synth import back_and_forth
 from videos import welltory_pulse
 
 
@@ -207,6 +208,26 @@ def test_low_heart_rate_of_real_waveforms_is_not_its_harmonic(real_data, subject
     plain = heart_rate(pulse, fs=30.0, chrom_win_sec=None)
     if (subject, bpm) in {("subject_09", 45), ("subject_13", 45), ("subject_21", 50)}:  # measured
         assert abs(plain - 2 * bpm) <= 3.0, plain  # the harmonic case this pins
+
+
+@pytest.mark.parametrize("subject", ["subject_02", "subject_10"])
+def test_heart_rate_at_the_band_edge_of_real_waveforms(real_data, subject):
+    """At 150 bpm, the band's upper edge, CHROM passes about a quarter of the power it passes
+    mid-band, and these recordings' slow wander, stretched with them, is stronger than that:
+    only with CHROM's response divided out does the pulse win (the plain peak reads 60-90 bpm)."""
+    pulse = clean_chrom_pulse(real_data, subject, 150)
+    assert abs(heart_rate(pulse, fs=30.0) - 150) <= 2.0
+    assert abs(heart_rate(pulse, fs=30.0, chrom_win_sec=None) - 150) > 30  # the case this pins
+
+
+def test_looped_test_clip_has_no_period():
+    """tests/videos.py loops a 2.4 s talking head to 20 s. A plain ping-pong repeats every 142
+    frames, which puts the clip's own colour changes onto lines at multiples of 12.7 bpm (88.7
+    and 139.4 bpm are in the band) that no real video has; its turns are random instead."""
+    seq = np.array(list(back_and_forth(list(range(72)), 600)))
+    assert len(seq) == 600 and set(np.abs(np.diff(seq))) == {1}
+    assert seq.max() - seq.min() >= 36  # each sweep covers at least half the clip
+    assert not any(np.array_equal(seq[lag:], seq[:-lag]) for lag in range(1, 400))
 
 
 def test_heart_rate_not_halved_by_a_weaker_half_rate_line():

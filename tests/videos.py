@@ -38,7 +38,8 @@ def welltory_pulse(folder: Path, *, target_bpm: float, n: int, fs: float = FPS,
 
     The recording's heart rate varies beat to beat; its dominant rate over the excerpt is what
     a spectral estimator can be held to, so the stretch is chosen to put exactly that at the
-    target. The chest strap checks that the recording is a good pulse (within 5 %).
+    target. The chest strap checks that the recording is a good pulse (within 5 %), and the stretched
+    pulse's own dominant rate must be the target.
     """
     t, ppg, rr = load_welltory(folder)
     native_fs = 1.0 / np.median(np.diff(t))
@@ -50,7 +51,12 @@ def welltory_pulse(folder: Path, *, target_bpm: float, n: int, fs: float = FPS,
         strap = strap_rate(rr, start_s, start_s + span)
         assert abs(own / strap - 1) < 0.05, f"{folder.name}: PPG {own:.1f} vs strap {strap:.1f} bpm"
         speed = target_bpm / own
-    return synth.resample_ppg(t, ppg, fs=fs, n=n, speed=speed, start_s=start_s)
+    pulse = synth.resample_ppg(t, ppg, fs=fs, n=n, speed=speed, start_s=start_s)
+    # A recording whose rate swings between two values over the excerpt can leave the stretched
+    # pulse dominated by the other one (subject_01 at 130 bpm: 119.2); its truth is not the target.
+    own = dominant_rate_bpm(pulse, fs)
+    assert abs(own - target_bpm) < 0.5, f"{folder.name}: stretched pulse peaks at {own:.1f}, not {target_bpm} bpm"
+    return pulse
 
 
 def photo_video(path: Path, image: np.ndarray, pulse: np.ndarray, *, seed: int = 0, **kw) -> Path:
@@ -60,10 +66,11 @@ def photo_video(path: Path, image: np.ndarray, pulse: np.ndarray, *, seed: int =
 
 
 def looped_video(path: Path, source: Path, pulse: np.ndarray, *, amplitude: float = 0.004) -> Path:
-    """A real face video looped back and forth to ``len(pulse)`` frames, pulse in its skin."""
+    """A real face video looped back and forth to ``len(pulse)`` frames (turning at random frames:
+    :func:`fasprep.synth.back_and_forth`), pulse in its skin."""
     frames = list(iter_frames(source))
     fps = FPS
-    write_video(path, synth.pulse_in_frames(synth.ping_pong(frames, len(pulse)), pulse,
+    write_video(path, synth.pulse_in_frames(synth.back_and_forth(frames, len(pulse)), pulse,
                                             amplitude=amplitude), fps=fps)
     return path
 

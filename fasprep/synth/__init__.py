@@ -9,16 +9,16 @@
 from .live import (
                    BVP_DIRECTION,
                    animate_face,
+                   back_and_forth,
                    example_face,
                    inject_pulse,
                    normalise_pulse,
                    photo_background,
-                   ping_pong,
                    pulse_in_frames,
                    resample_ppg,
                    skin_colour_mask,
                    synthetic_ppg,
 )
 
-__all__ = ["BVP_DIRECTION", "animate_face", "example_face", "inject_pulse", "normalise_pulse", "photo_background",
-           "ping_pong", "pulse_in_frames", "resample_ppg", "skin_colour_mask", "synthetic_ppg"]
+__all__ = ["BVP_DIRECTION", "animate_face", "back_and_forth", "example_face", "inject_pulse", "normalise_pulse",
+           "photo_background", "pulse_in_frames", "resample_ppg", "skin_colour_mask", "synthetic_ppg"]

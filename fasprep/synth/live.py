@@ -239,10 +239,43 @@ def pulse_in_frames(frames: Iterable[np.ndarray], pulse: np.ndarray, *, amplitud
         yield np.clip(np.floor(out), 0, 255).astype(np.uint8)
 
 
-def ping_pong(frames: list[np.ndarray], n: int) -> Iterator[np.ndarray]:
-    """Loop a short clip forwards and backwards (no jump at the seam) to ``n`` frames."""
-    if len(frames) < 2:
+def back_and_forth(frames: list[np.ndarray], n: int, *, seed: int = 0) -> Iterator[np.ndarray]:
+    """Loop a short clip forwards and backwards to ``n`` frames, turning at random frames.
+
+    Every step is to a neighbouring frame (no jump at a turn), and each sweep covers at least
+    half the clip. The turns are random because a plain ping-pong repeats every ``2 (L - 1)``
+    frames: that puts all of the clip's own changes (speech, motion, codec) onto sharp spectral
+    lines at multiples of ``fps / (2 (L - 1))``, lines no real video has (a 72-frame clip at
+    30 fps: multiples of 12.7 bpm, with 88.7 and 139.4 bpm in the pulse band).
+
+    Parameters
+    ----------
+    frames : list of np.ndarray
+        The clip, L >= 2 frames.
+    n : int
+        Frames to yield.
+    seed : int
+        Seed of the turning points.
+
+    Yields
+    ------
+    np.ndarray
+        Frames of ``frames`` (the same objects).
+    """
+    last = len(frames) - 1
+    if last < 1:
         raise ValueError("need at least 2 frames to loop")
-    cycle = frames + frames[-2:0:-1]
-    for k in range(n):
-        yield cycle[k % len(cycle)]
+    rng = np.random.default_rng(seed)
+    min_sweep = max(1, (last + 1) // 2)
+    pos, step, done = 0, 1, 0
+    while True:
+        if step > 0:
+            turn = int(rng.integers(min(pos + min_sweep, last), last + 1))
+        else:
+            turn = int(rng.integers(0, max(pos - min_sweep, 0) + 1))
+        for k in range(pos, turn, step):
+            if done == n:
+                return
+            yield frames[k]
+            done += 1
+        pos, step = turn, -step
