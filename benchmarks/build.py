@@ -1,7 +1,7 @@
 """Throughput, scaling, memory and storage of `fasprep build-siw` on 1080p clips.
 
     python benchmarks/build.py [--workdir bench-out/build] [--videos 4] [--seconds 10] [--depth-source sfm]
-                               [--baseline SRC]
+                               [--baseline SRC] [--profile]
 
 Makes a small SiW-layout tree of 1920x1080 30 fps H.264 clips (SiW's format) from the real
 face photo shipped with fasprep: live clips with a pulse, print and replay attacks (cached in
@@ -23,6 +23,12 @@ shard checks alone, cold (sha256 of every shard) and cached. ``--baseline SRC`` 
 builds, re-run and repack with the fasprep source tree SRC (e.g. a worktree of the commit
 before) in the same run, interleaved (baseline, this tree, this tree, baseline: the mean of
 each), and prints the ratios.
+
+``--profile`` instead times the stages of one worker's per-frame path (`label_video`, one
+core) on the four distinct clips: decode, track, skin trace, crop + JPEG, fit, render, NRR,
+rPPG, write, and what is left (landmark conversion, the gate, bookkeeping); it wraps the
+functions `label_video` calls with timers, so the path timed is the build's own. Printed as
+a table of ms per frame and share of the total.
 """
 
 from __future__ import annotations
@@ -64,6 +70,74 @@ m = json.load(open(out + "/manifest.json"))
 frames = sum(v["n_frames"] for v in m["videos"].values())
 print(json.dumps({"frames": frames, "seconds": dt, "failed": r.n_failed,
                   "bytes": sum(s["bytes"] for s in m["shards"])}))
+"""
+
+PROFILE = """
+import json, sys, time, tempfile, cv2
+from collections import defaultdict
+from pathlib import Path
+from fasprep import build, depth as dp, depth_labels, face, shards
+from fasprep.datasets import get_dataset
+
+raw, source = sys.argv[1], sys.argv[2]
+clips = set(sys.argv[3:])
+spent = defaultdict(float)
+
+
+def timed(stage, fn):
+    def wrapper(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            spent[stage] += time.perf_counter() - t0
+    return wrapper
+
+
+def timed_frames(fn):
+    def wrapper(*a, **k):
+        frames = fn(*a, **k)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                frame = next(frames)
+            except StopIteration:
+                spent["decode"] += time.perf_counter() - t0
+                return
+            spent["decode"] += time.perf_counter() - t0
+            yield frame
+    return wrapper
+
+
+build.iter_frames = timed_frames(build.iter_frames)
+face.FaceTracker.landmarks = timed("track", face.FaceTracker.landmarks)
+build.skin_mean_rgb = timed("skin trace", build.skin_mean_rgb)
+build.crop_square = timed("crop + JPEG", build.crop_square)
+shards.PartWriter.add_frame = timed("crop + JPEG", shards.PartWriter.add_frame)
+build.analyse_trace = timed("rPPG", build.analyse_trace)
+shards.PartWriter.finish = timed("write", shards.PartWriter.finish)
+for name in ("fit_video", "project", "landmark_rmse_stack"):
+    owner = dp.VideoFit if name == "project" else dp
+    setattr(owner, name, timed("fit", getattr(owner, name)))
+for name in ("render_z_stack", "depth_range_stack", "normalise_depth_stack"):
+    setattr(dp, name, timed("render", getattr(dp, name)))
+dp.nrr_grid_stack = timed("NRR", dp.nrr_grid_stack)
+label_frames = timed("labels", depth_labels.label_frames)
+build.label_frames = label_frames
+
+config = build.BuildConfig(depth_source=source)
+records = [r for r in get_dataset("siw").scan(raw).records if str(r.path) in clips]
+cv2.setNumThreads(1)
+n, total = 0, 0.0
+with tempfile.TemporaryDirectory() as tmp:
+    for r in records:
+        with shards.PartWriter(Path(tmp) / (r.video_id.replace("/", "_") + ".h5"), r.video_id,
+                               codec=config.frame_codec, crop_size=config.crop_size,
+                               jpeg_quality=config.jpeg_quality) as writer:
+            t0 = time.perf_counter()
+            n += build.label_video(r, writer, config=config)["n_frames"]
+            total += time.perf_counter() - t0
+print(json.dumps({"frames": n, "total": total, "spent": spent}))
 """
 
 CHECKS = """
@@ -147,6 +221,30 @@ def run_measured(args: list[str], src: Path | None = None) -> tuple[dict, float,
     return json.loads(out.strip().splitlines()[-1]), root, list(peaks.values())
 
 
+#: Rows of the --profile table, in the order of the per-frame path ("labels" is fit, render and
+#: NRR together with the rest of label_frames: landmark conversion, the gate).
+STAGES = ["decode", "track", "skin trace", "crop + JPEG", "fit", "render", "NRR", "labels, other", "rPPG", "write"]
+
+
+def profile(raw: Path, depth_source: str) -> None:
+    """The --profile table: ms per frame of each stage of label_video, one core."""
+    load = os.getloadavg()[0]
+    clips = [str(raw / f"{v}.mov") for v in UNIQUE]
+    result, peak, _ = run_measured([PROFILE, str(raw), depth_source, *clips])
+    spent, frames, total = result["spent"], result["frames"], result["total"]
+    spent["labels, other"] = spent.pop("labels") - sum(spent.get(k, 0.0) for k in ("fit", "render", "NRR"))
+    spent["other"] = total - sum(spent.get(k, 0.0) for k in STAGES)
+    print(f"per-frame path of one worker (label_video): {len(clips)} clips, {frames} frames of {SIZE[0]}x{SIZE[1]} "
+          f"H.264, depth source {depth_source}, one core; load average {load:.1f} -> {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs; peak RSS {peak:.0f} MB")
+    print(f"  {'stage':<16} {'ms/frame':>9} {'share':>7}")
+    for stage in STAGES + ["other"]:
+        ms = spent.get(stage, 0.0) / frames * 1000
+        print(f"  {stage:<16} {ms:9.2f} {spent.get(stage, 0.0) / total:7.1%}")
+    print(f"  {'total':<16} {total / frames * 1000:9.2f} {1:7.1%}  ({frames / total:.1f} frames/s; "
+          f"decode alone {frames / spent['decode']:.1f} frames/s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, default=Path("bench-out/build"))
@@ -155,9 +253,14 @@ def main() -> None:
     ap.add_argument("--depth-source", choices=["sfm", "mesh"], default="sfm")
     ap.add_argument("--baseline", type=Path, default=None, metavar="SRC",
                     help="A fasprep source tree to measure the same builds with, for before/after ratios.")
+    ap.add_argument("--profile", action="store_true",
+                    help="Time the stages of the per-frame path on the distinct clips instead (one worker).")
     a = ap.parse_args()
     raw = make_tree(a.workdir / "raw", a.videos, a.seconds)
     clips = sorted(str(p) for p in raw.rglob("*.mov"))
+    if a.profile:
+        profile(raw, a.depth_source)
+        return
 
     decode, _, _ = run_measured([DECODE_ONLY, *clips])
     decode_fps = decode["frames"] / decode["seconds"]

@@ -181,7 +181,19 @@ def label_frames(landmarks: np.ndarray, face_ok: np.ndarray, *, source: str = "s
         None labels every tracked face.
     frame_size : (width, height), optional
         Of the frames the landmarks are in, for the gate's in-frame check.
+
+    BLAS runs on one thread meanwhile (restored on return): the fit is many small stacked
+    solves, on which more threads only spin (on a loaded 2-core machine the fit ran 14x slower
+    with two), and a build's worker has one core.
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _label_frames(landmarks, face_ok, source=source, size=size, crop_scale=crop_scale, sfm_dir=sfm_dir,
+                             smooth_frames=smooth_frames, gate=gate, frame_size=frame_size)
+
+
+def _label_frames(landmarks, face_ok, *, source, size, crop_scale, sfm_dir, smooth_frames, gate, frame_size):
     _check_source(source)
     lm = np.asarray(landmarks, dtype=np.float64)
     tracked = np.asarray(face_ok, dtype=bool)

@@ -344,3 +344,18 @@ def test_stacked_labels_equal_the_per_frame_reference(sfm, sfm_folder, talking_h
     np.testing.assert_allclose(labels.depth[both], ref_depth[both], atol=1e-5)
     np.testing.assert_allclose(labels.nrr_grid, np.array(grids), atol=1e-5)
     np.testing.assert_allclose(labels.fit_rmse_px, rmse, rtol=1e-5)
+
+
+def test_labels_leave_the_callers_blas_threads(talking_head):
+    """label_frames pins BLAS to one thread while it runs and restores the caller's setting."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from fasprep.depth_labels import label_frames
+
+    def blas_threads():
+        return sorted(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        label_frames(talking_head[0][:4], np.ones(4, bool), source="mesh")
+        assert blas_threads() == before
