@@ -107,12 +107,12 @@ def peer_ok(python: str | None) -> str | None:
     return None
 
 
-def run_whole(python: str, args: list[str], workdir: Path) -> dict:
-    """Wall seconds, peak RSS (MB) and the last JSON line's hr_bpm of a whole process."""
+def run_whole(python: str, args: list[str], workdir: Path, cwd: Path | None = None) -> dict:
+    """Wall seconds, peak RSS (MB) and the last JSON line's hr_bpm of a whole process (run in ``cwd``)."""
     peak_file = workdir / "peak_rss.txt"
     env = dict(os.environ, PEAK_RSS_FILE=str(peak_file))
     t0 = time.perf_counter()
-    proc = subprocess.run([python, "-c", WHOLE_PROCESS, *args], capture_output=True, text=True, env=env)
+    proc = subprocess.run([python, "-c", WHOLE_PROCESS, *args], capture_output=True, text=True, env=env, cwd=cwd)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"measurement failed: {' '.join(args)}:\n{proc.stderr[-2000:]}")
@@ -125,9 +125,10 @@ def compare_peer(args) -> None:
     if why:
         print(f"rppg-gt against vitallens: skipped: {why}")
         return
-    clips = [make_clip(args.workdir / "face_640x360_24s.mp4", 24.0, size=(640, 360)),
-             make_clip(args.workdir / f"face_1080p_{args.short:g}s.mp4", args.short)]
-    script = args.workdir / "vitallens_chrom.py"
+    workdir = args.workdir.resolve()
+    clips = [make_clip(workdir / "face_640x360_24s.mp4", 24.0, size=(640, 360)),
+             make_clip(workdir / f"face_1080p_{args.short:g}s.mp4", args.short)]
+    script = workdir / "vitallens_chrom.py"
     script.write_text(VITALLENS)
     load = os.getloadavg()[0]
     rows = []
@@ -135,9 +136,10 @@ def compare_peer(args) -> None:
         runs: dict[str, list[dict]] = {"fasprep": [], "vitallens": []}
         for who in ("fasprep", "vitallens", "vitallens", "fasprep"):
             if who == "fasprep":
-                runs[who].append(run_whole(sys.executable, ["fasprep", "rppg-gt", str(clip), "--json"], args.workdir))
+                runs[who].append(run_whole(sys.executable, ["fasprep", "rppg-gt", str(clip), "--json"], workdir))
             else:
-                runs[who].append(run_whole(args.peer_python, [str(script), str(clip)], args.workdir))
+                # In WORKDIR: vitallens writes a JSON export of each result into its working folder.
+                runs[who].append(run_whole(args.peer_python, [str(script), str(clip)], workdir, cwd=workdir))
         rows.append((clip, {k: {"seconds": sum(r["seconds"] for r in v) / len(v),
                                 "rss_mb": max(r["rss_mb"] for r in v), "hr_bpm": v[-1]["hr_bpm"]}
                             for k, v in runs.items()}))
