@@ -151,7 +151,7 @@ def _prior(boxes: np.ndarray | None, t: int) -> np.ndarray | None:
 
 
 def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
-                sfm_dir: str | None = None) -> dict:
+                sfm_dir: str | None = None, decode_thread: bool = False) -> dict:
     """Decode, track, crop, fit depth and measure the pulse of one video, into ``writer``.
 
     Streams the video: per frame only its landmarks, skin colour and (for stored frames) the
@@ -160,6 +160,9 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
 
     Crop box of a frame: the square around its landmarks (``crop_scale``); on a frame without a
     face the last face's box, before the first face the dataset box, else the frame's centre square.
+
+    ``decode_thread``: decode in a thread of its own, a few frames ahead, overlapping the
+    labelling (for a task that has two cores); else in this thread (one core).
 
     Returns
     -------
@@ -178,9 +181,10 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     last_box = None
     frame_wh = None
     with FaceTracker(select=config.face_select) as tracker:
-        # One core per task: the decoder runs in this thread, FFmpeg single-threaded. With as
-        # many workers as cores this is the fastest in total, and workers scale linearly.
-        for t, frame in enumerate(iter_frames(record.path, prefetch=0, threads=1, rotation_deg=record.rotation_deg)):
+        # FFmpeg single-threaded, in this thread when the task has one core (as many workers as
+        # cores: the fastest in total, and workers scale linearly), else in a thread of its own.
+        for t, frame in enumerate(iter_frames(record.path, prefetch=2 if decode_thread else 0, threads=1,
+                                              rotation_deg=record.rotation_deg)):
             prior = _prior(boxes, t)
             frame_wh = (frame.shape[1], frame.shape[0])
             lm = tracker.landmarks(frame, prior_box=prior)
@@ -245,7 +249,7 @@ def part_paths(out: str | os.PathLike, video_id: str) -> tuple[Path, Path]:
 
 
 def process_video(record: VideoRecord, *, out: str, config: BuildConfig, sfm_dir: str | None = None,
-                  run_id: str | None = None) -> dict:
+                  run_id: str | None = None, decode_thread: bool = False) -> dict:
     """The task of one video: its part file and its done-marker; never raises for a bad video.
 
     An output that cannot be written (a full disk, a read-only folder) is not the video's
@@ -272,7 +276,7 @@ def process_video(record: VideoRecord, *, out: str, config: BuildConfig, sfm_dir
             try:
                 with PartWriter(part, record.video_id, codec=config.frame_codec, crop_size=config.crop_size,
                                 jpeg_quality=config.jpeg_quality) as writer:
-                    result = label_video(record, writer, config=config, sfm_dir=sfm_dir)
+                    result = label_video(record, writer, config=config, sfm_dir=sfm_dir, decode_thread=decode_thread)
                 marker.update(n_frames=result["n_frames"], bytes=part.stat().st_size,
                               hr_bpm=_num(result["hr_bpm"]), snr_db=_num(result["snr_db"]),
                               hr_reliable=result["hr_reliable"], rejected_frames=result["rejected_frames"],
@@ -590,7 +594,7 @@ def build(dataset: str | Dataset, raw: str | os.PathLike, out: str | os.PathLike
                 todo.append(r)
         run_id = uuid.uuid4().hex[:12]
         task = _Task(out=str(out), config=config, sfm_dir=sfm_dir, run_id=run_id, build_pid=os.getpid(),
-                     local=backend == "loky")
+                     local=backend == "loky", decode_thread=backend == "loky" and 2 * workers <= _cores())
         failures_now = 0
         bar = progress_bar(total=len(todo), desc=f"build {dataset}", unit="video", enabled=progress and bool(todo))
         frames, t0 = 0, time.perf_counter()
@@ -674,6 +678,11 @@ def _record_deaths(out: Path, record: VideoRecord, config: BuildConfig, deaths: 
     return marker
 
 
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class _Task:
     """The picklable task the workers run: ``process_video`` with the build's parameters bound."""
@@ -684,10 +693,12 @@ class _Task:
     run_id: str
     build_pid: int
     local: bool  # run by the build's own process or its loky workers (not by Dask workers)
+    decode_thread: bool = False  # each task has two cores or more: decoding overlaps labelling
 
     def __call__(self, record: VideoRecord) -> dict:
         with _worker_guard(self.out, self.build_pid) if self.local else contextlib.nullcontext():
-            return process_video(record, out=self.out, config=self.config, sfm_dir=self.sfm_dir, run_id=self.run_id)
+            return process_video(record, out=self.out, config=self.config, sfm_dir=self.sfm_dir, run_id=self.run_id,
+                                 decode_thread=self.decode_thread)
 
 
 def _previous_build(out: Path, dataset: str, config: BuildConfig) -> dict | None:

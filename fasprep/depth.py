@@ -273,7 +273,10 @@ def _solve_coefficients(blocks: list[tuple[float, np.ndarray, np.ndarray, np.nda
     # an unbounded solution instead lets correlated blendshapes cancel, then diverge.)
     lower = np.zeros(n_unknown)
     lower[:K if fit_identity else 0] = -np.inf
-    coef = optimize.lsq_linear(A, b, bounds=(lower, np.inf), method="bvls").x
+    # The same problem on A's triangular factor (A = QR: |Ax - b|^2 = |Rx - Q'b|^2 + const):
+    # the solver's repeated least squares then run on n_unknown rows, not on every residual.
+    q, r = np.linalg.qr(A)
+    coef = optimize.lsq_linear(r, q.T @ b, bounds=(lower, np.inf), method="bvls").x
     ident = coef[:K] if fit_identity else None
     expr = coef[(K if fit_identity else 0):].reshape(n_frames, E)
     return ident, expr
@@ -370,16 +373,207 @@ def fit_identity(landmarks68: np.ndarray, model: FaceModel, *, n_iter: int = 3, 
     ident = np.zeros(K)
     exprs = np.zeros((len(pts_all), E))
     known = model.landmark_vertex >= 0
+    known = np.flatnonzero(known)
+    F = len(pts_all)
     for _ in range(n_iter):
         base = _shape(model, ident)
-        blocks = []
-        for pts, e in zip(pts_all, exprs):
-            shape = base + (model.expression @ e).reshape(-1, 3)
-            s, R, t, vid, use = _correspond(model, shape, pts, *_pose(shape[model.landmark_vertex[known]], pts[known]))
-            blocks.append((s, R, t, vid, pts[use]))
+        # Each keyframe's pose and contour match, all keyframes at once (see fit_frames).
+        s, R, t = _pose_stack(_vertices_stack(model, base, exprs, np.broadcast_to(model.landmark_vertex[known],
+                                                                                 (F, len(known)))), pts_all[:, known])
+        vid = _contour_vertices_stack(model, base, exprs, s, R, t, pts_all[..., :2])
+        use = vid[0] >= 0
+        vid = vid[:, use]
+        s, R, t = _pose_stack(_vertices_stack(model, base, exprs, vid), pts_all[:, use])
+        blocks = [(s[f], R[f], t[f], vid[f], pts_all[f][use]) for f in range(F)]
         ident, exprs = _solve_coefficients(blocks, model, model.mean, fit_identity=True, sigma_mm=sigma_mm,
                                            expression_weight=expression_weight, depth_weight=depth_weight)
     return ident
+
+
+# --- many frames at once ------------------------------------------------------------------------
+# The per-frame fit of a video (identity fixed) as stacked linear algebra over frames: the same
+# steps as :func:`fit_3dmm`, each a batched array operation, so a video costs a few dozen numpy
+# calls instead of a few dozen per frame. :func:`fit_3dmm` stays the readable reference.
+
+
+def _lstsq_stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares of full-rank stacked systems: a (T, m, k), b (T, m) -> x (T, k).
+
+    By the normal equations, each column scaled to unit norm first (the pose Jacobian's
+    columns differ by 10^3 in scale; scaled, its normal matrix is well conditioned).
+    """
+    norm = np.sqrt((a ** 2).sum(axis=1))  # (T, k)
+    a = a / norm[:, None]
+    at = a.transpose(0, 2, 1)
+    return np.linalg.solve(at @ a, at @ b[..., None])[..., 0] / norm
+
+
+def _rotate_stack(X: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """``X @ R.T`` per frame: X (T, n, 3), R (T, k, 3) -> (T, n, k)."""
+    return X @ R.transpose(0, 2, 1)
+
+
+def _similarity_stack(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """The rotation of :func:`_similarity` for each frame: X, Y (T, n, 3) -> R (T, 3, 3)."""
+    Xc, Yc = X - X.mean(axis=1, keepdims=True), Y - Y.mean(axis=1, keepdims=True)
+    u, _, vt = np.linalg.svd(Yc.transpose(0, 2, 1) @ Xc)
+    d = np.ones((len(X), 3))
+    d[:, 2] = np.sign(np.linalg.det(u @ vt))
+    return (u * d[:, None, :]) @ vt
+
+
+def _scaled_rotation_stack(X: np.ndarray, x: np.ndarray):
+    """:func:`_scaled_rotation` for each frame: X (T, n, 3), x (T, n, 2)."""
+    Xm, xm = X.mean(axis=1), x.mean(axis=1)
+    Xc, xc = X - Xm[:, None], x - xm[:, None]
+    P = np.stack([_lstsq_stack(Xc, xc[..., k]) for k in range(2)], axis=1)  # (T, 2, 3)
+    u, sv, vt = np.linalg.svd(P, full_matrices=False)
+    r12 = u @ vt
+    R = np.concatenate([r12, np.cross(r12[:, 0], r12[:, 1])[:, None]], axis=1)
+    s = sv.mean(axis=1)
+    return s, R, xm - s[:, None] * (r12 @ Xm[..., None])[..., 0]
+
+
+def _refine_pose_stack(X: np.ndarray, xy: np.ndarray, s: np.ndarray, R: np.ndarray, t: np.ndarray,
+                       n_iter: int = 6):
+    """:func:`_refine_pose` for each frame (each stops on its own, as there)."""
+    T, n = X.shape[:2]
+    s, R, t = s.copy(), R.copy(), t.copy()
+    active = np.ones(T, bool)
+    for _ in range(n_iter):
+        f = np.flatnonzero(active)
+        if not len(f):
+            break
+        Y = _rotate_stack(X[f], R[f])
+        r = (s[f, None, None] * Y[..., :2] + t[f, None] - xy[f]).reshape(len(f), -1)
+        J = np.zeros((len(f), n, 2, 6))
+        sf = s[f, None]
+        J[:, :, 0, 1], J[:, :, 0, 2] = sf * Y[..., 2], -sf * Y[..., 1]
+        J[:, :, 1, 0], J[:, :, 1, 2] = -sf * Y[..., 2], sf * Y[..., 0]
+        J[:, :, 0, 3], J[:, :, 1, 3] = Y[..., 0], Y[..., 1]
+        J[:, :, 0, 4] = 1.0
+        J[:, :, 1, 5] = 1.0
+        step = _lstsq_stack(J.reshape(len(f), 2 * n, 6), -r)
+        w = step[:, :3]
+        angle = np.linalg.norm(w, axis=1)
+        turn = angle > 1e-12
+        k = w[turn] / angle[turn, None]
+        K = np.zeros((len(k), 3, 3))
+        K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -k[:, 2], k[:, 1], -k[:, 0]
+        K = K - K.transpose(0, 2, 1)
+        a = angle[turn, None, None]
+        R[f[turn]] = (np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * K @ K) @ R[f[turn]]
+        s[f] += step[:, 3]
+        t[f] += step[:, 4:]
+        active[f[angle < 1e-6]] = False
+    return s, R, t
+
+
+def _pose_stack(X: np.ndarray, pts: np.ndarray):
+    """:func:`_pose` for each frame: X (T, n, 3) model points, pts (T, n, 2 or 3) -> s (T,), R (T, 3, 3), t (T, 2)."""
+    if pts.shape[-1] == 3:
+        R = _similarity_stack(X, pts)
+        q = _rotate_stack(X, R[:, :2])
+        qc = q - q.mean(axis=1, keepdims=True)
+        pm = pts[..., :2].mean(axis=1)
+        s = (qc * (pts[..., :2] - pm[:, None])).sum(axis=(1, 2)) / (qc ** 2).sum(axis=(1, 2))
+        return _refine_pose_stack(X, pts[..., :2], s, R, pm - s[:, None] * q.mean(axis=1))
+    return _scaled_rotation_stack(X, pts)
+
+
+def _vertices_stack(model: FaceModel, base: np.ndarray, expression: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Vertices ``ids`` (T, n) of the shapes ``base`` + blendshapes ``expression`` (T, E): (T, n, 3)."""
+    blend = model.expression.reshape(len(base), 3, -1)
+    return base[ids] + (blend[ids] @ expression[:, None, :, None])[..., 0]
+
+
+def _contour_vertices_stack(model: FaceModel, base: np.ndarray, expression: np.ndarray, s, R, t,
+                            pts: np.ndarray) -> np.ndarray:
+    """:func:`_contour_vertices` for each frame, projecting only the contour candidates: (T, 68) int64."""
+    T = len(pts)
+    vid = np.broadcast_to(model.landmark_vertex, (T, 68)).copy()
+    for rows, cands in ((_CONTOUR_RIGHT, model.contour_right), (_CONTOUR_LEFT, model.contour_left)):
+        v = _vertices_stack(model, base, expression, np.broadcast_to(cands, (T, len(cands))))
+        proj = s[:, None, None] * _rotate_stack(v, R[:, :2]) + t[:, None]
+        d = np.linalg.norm(pts[:, rows, None, :] - proj[:, None, :, :], axis=3)
+        vid[:, rows] = cands[np.argmin(d, axis=2)]
+    return vid
+
+
+def _nonnegative_quadratic_stack(G: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """argmin over x >= 0 of ``x G x / 2 - g x`` per frame, G (T, E, E) positive definite, g (T, E).
+
+    Exact for few unknowns: the minimiser is the unconstrained one on its own support, so every
+    support (2^E of them) is solved at once and the feasible candidate of least cost is taken.
+    """
+    E = G.shape[-1]
+    support = ((np.arange(2 ** E)[:, None] >> np.arange(E)) & 1).astype(bool)  # (S, E)
+    both = support[:, :, None] & support[:, None, :]
+    Gs = np.where(both, G[:, None], np.eye(E))  # (T, S, E, E): free block, identity elsewhere
+    x = np.linalg.solve(Gs, np.where(support, g[:, None], 0.0)[..., None])[..., 0]  # (T, S, E)
+    cost = ((0.5 * x @ G - g[:, None]) * x).sum(axis=2)
+    cost[np.any(x < 0, axis=2)] = np.inf
+    return x[np.arange(len(G)), np.argmin(cost, axis=1)]
+
+
+def _solve_expressions_stack(model: FaceModel, base: np.ndarray, s, R, t, vid: np.ndarray, pts: np.ndarray, *,
+                             sigma_mm: float, expression_weight: float, depth_weight: float) -> np.ndarray:
+    """The expression step of :func:`_solve_coefficients` (identity fixed) for each frame: (T, E)."""
+    T, n = vid.shape
+    axes = 3 if depth_weight > 0 and pts.shape[-1] == 3 else 2
+    rot = R[:, :axes]
+    shift = np.zeros((T, axes))
+    shift[:, :2] = t
+    target = (pts[..., :axes] - shift[:, None]) / s[:, None, None] - _rotate_stack(base[vid], rot)  # (T, n, axes)
+    B = rot[:, None] @ model.expression.reshape(len(base), 3, -1)[vid]  # (T, n, axes, E)
+    if axes == 3:
+        B[:, :, 2] -= B[:, :, 2].mean(axis=1, keepdims=True)
+        target[..., 2] -= target[..., 2].mean(axis=1, keepdims=True)
+    weights = np.array([1.0, 1.0, depth_weight])[:axes]
+    A = (B * weights[:, None]).reshape(T, n * axes, -1) / sigma_mm
+    b = (target * weights).reshape(T, -1) / sigma_mm
+    E = A.shape[-1]
+    At = A.transpose(0, 2, 1)
+    G = At @ A + np.eye(E) * expression_weight ** 2
+    return _nonnegative_quadratic_stack(G, (At @ b[..., None])[..., 0])
+
+
+def fit_frames(landmarks68: np.ndarray, model: FaceModel, identity: np.ndarray, *, n_iter: int = 3,
+               sigma_mm: float = 0.7, expression_weight: float = 1.0, depth_weight: float = 0.1) -> dict:
+    """Pose and expression of one identity in many frames at once: :func:`fit_3dmm` with ``identity``
+    for each frame, as stacked linear algebra (equal to it within float tolerance).
+
+    Parameters
+    ----------
+    landmarks68 : np.ndarray, shape (T, 68, 2 or 3), float, pixels (y down)
+    model : FaceModel
+    identity : np.ndarray, shape (K,)
+    n_iter, sigma_mm, expression_weight, depth_weight : as :func:`fit_3dmm`
+
+    Returns
+    -------
+    dict of arrays: ``scale`` (T,), ``rotation`` (T, 3, 3), ``translation`` (T, 2),
+    ``expression`` (T, E), ``rmse_px`` (T,), as the fields of :class:`Fit`.
+    """
+    pts = _y_up(_check_points(landmarks68))
+    pts = pts.reshape(-1, 68, pts.shape[-1])
+    T = len(pts)
+    base = _shape(model, np.asarray(identity, np.float64))
+    expr = np.zeros((T, model.expression.shape[1]))
+    known = np.flatnonzero(model.landmark_vertex >= 0)
+    s, R, t = _pose_stack(np.broadcast_to(base[model.landmark_vertex[known]], (T, len(known), 3)), pts[:, known])
+    for _ in range(n_iter):
+        vid = _contour_vertices_stack(model, base, expr, s, R, t, pts[..., :2])
+        use = vid[0] >= 0  # the same rows in every frame: only the jaw's vertices change
+        vid = vid[:, use]
+        s, R, t = _pose_stack(_vertices_stack(model, base, expr, vid), pts[:, use])
+        expr = _solve_expressions_stack(model, base, s, R, t, vid, pts[:, use], sigma_mm=sigma_mm,
+                                        expression_weight=expression_weight, depth_weight=depth_weight)
+    X = _vertices_stack(model, base, expr, vid)
+    s, R, t = _pose_stack(X, pts[:, use])
+    err = s[:, None, None] * _rotate_stack(X, R[:, :2]) + t[:, None] - pts[:, use, :2]
+    return {"scale": s, "rotation": R, "translation": t, "expression": expr,
+            "rmse_px": np.sqrt((err ** 2).sum(axis=2).mean(axis=1))}
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -449,6 +643,77 @@ def rasterize(xyz: np.ndarray, triangles: np.ndarray, size: int) -> tuple[np.nda
     return zbuf, np.isfinite(zbuf)
 
 
+def rasterize_stack(xyz: np.ndarray, triangles: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rasterize` of T meshes at once (the same arithmetic, in one pass over all frames).
+
+    Parameters
+    ----------
+    xyz : np.ndarray, shape (T, N, 3), float: grid x, y and z per frame (as :func:`rasterize`)
+    triangles : np.ndarray, shape (M, 3), int
+    size : int
+
+    Returns
+    -------
+    z : np.ndarray, shape (T, size, size), float64, -inf where no triangle covers the pixel
+    mask : np.ndarray, shape (T, size, size), bool
+    """
+    T = len(xyz)
+    # Pixel bounds per vertex, then per triangle (ceil and floor commute with min and max): most
+    # triangles of a dense mesh cover no pixel centre at 32 x 32 and are dropped right here.
+    # Rows x0, y0, x1, y1, ... (np.take along one axis is far faster than a batched gather).
+    grid_xy = xyz[..., :2].transpose(0, 2, 1).reshape(2 * T, -1)
+    first = np.clip(np.ceil(grid_xy - 0.5), -1, size).astype(np.int16)
+    last = np.clip(np.floor(grid_xy - 0.5), -1, size).astype(np.int16)
+    corners = [np.ascontiguousarray(triangles[:, k]) for k in range(3)]
+    lo = np.maximum(np.minimum(np.minimum(first.take(corners[0], axis=1), first.take(corners[1], axis=1)),
+                               first.take(corners[2], axis=1)), 0).reshape(T, 2, -1)
+    hi = np.minimum(np.maximum(np.maximum(last.take(corners[0], axis=1), last.take(corners[1], axis=1)),
+                               last.take(corners[2], axis=1)), size - 1).reshape(T, 2, -1)
+    f, m = np.nonzero((hi[:, 0] >= lo[:, 0]) & (hi[:, 1] >= lo[:, 1]))
+    lo = lo[f, :, m].astype(np.int64)  # (P, 2)
+    n = hi[f, :, m].astype(np.int64) - lo + 1
+    count = n[:, 0] * n[:, 1]
+    tri = xyz.reshape(-1, 3).take(f[:, None] * xyz.shape[1] + triangles[m], axis=0)  # (P, 3, 3)
+    zbuf = np.full(T * size * size, -np.inf)
+    if len(tri):
+        t = np.repeat(np.arange(len(tri)), count)
+        k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        nx = n[:, 0].take(t)
+        px = lo[:, 0].take(t) + k % nx
+        py = lo[:, 1].take(t) + k // nx
+        corner = tri.take(t, axis=0)
+        a, b, c = corner[:, 0], corner[:, 1], corner[:, 2]
+        x, y = px + 0.5, py + 0.5
+        den = (b[:, 1] - c[:, 1]) * (a[:, 0] - c[:, 0]) + (c[:, 0] - b[:, 0]) * (a[:, 1] - c[:, 1])
+        ok = np.abs(den) > 1e-12
+        den = np.where(ok, den, 1.0)
+        w0 = ((b[:, 1] - c[:, 1]) * (x - c[:, 0]) + (c[:, 0] - b[:, 0]) * (y - c[:, 1])) / den
+        w1 = ((c[:, 1] - a[:, 1]) * (x - c[:, 0]) + (a[:, 0] - c[:, 0]) * (y - c[:, 1])) / den
+        w2 = 1.0 - w0 - w1
+        inside = ok & (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
+        z = w0 * a[:, 2] + w1 * b[:, 2] + w2 * c[:, 2]
+        np.maximum.at(zbuf, ((f.take(t) * size + py) * size + px)[inside], z[inside])
+    zbuf = zbuf.reshape(T, size, size)
+    return zbuf, np.isfinite(zbuf)
+
+
+def render_z_stack(points_xyz: np.ndarray, triangles: np.ndarray, boxes: np.ndarray, *, size: int = 32
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`render_z` of T posed meshes at once: points (T, N, 3), boxes (T, 4) -> z, mask (T, S, S)."""
+    side = boxes[:, 2] - boxes[:, 0]
+    g = np.array(points_xyz, dtype=np.float64, copy=True)
+    g[..., :2] = (g[..., :2] - boxes[:, None, :2]) / side[:, None, None] * size
+    z, mask = rasterize_stack(g, triangles, size)
+    return z / side[:, None, None], mask
+
+
+def depth_range_stack(z: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """:func:`depth_range` of T frames: z, mask (T, S, S) -> (T,), NaN without a face."""
+    near = np.where(mask, z, -np.inf).max(axis=(1, 2))
+    far = np.where(mask, z, np.inf).min(axis=(1, 2))
+    return np.where(mask.any(axis=(1, 2)), near - far, np.nan)
+
+
 #: Depth label of the far end of the face at the video's depth range: inside the mask the label
 #: spans [FACE_DEPTH_FLOOR, 1], so the face's rim never takes the background's 0.
 FACE_DEPTH_FLOOR = 0.1
@@ -513,6 +778,13 @@ def normalise_depth(z: np.ndarray, mask: np.ndarray, *, scale: float | None = No
         rel = (zmax - z[mask]) / max(d, 1e-9)
         out[mask] = np.clip(1.0 - (1.0 - FACE_DEPTH_FLOOR) * rel, FACE_DEPTH_FLOOR, 1.0)
     return out
+
+
+def normalise_depth_stack(z: np.ndarray, mask: np.ndarray, *, scale: float) -> np.ndarray:
+    """:func:`normalise_depth` of T frames with one ``scale``: z, mask (T, S, S) -> (T, S, S) float32."""
+    zmax = np.where(mask, z, -np.inf).max(axis=(1, 2), keepdims=True)
+    rel = (zmax - z) / max(scale, 1e-9)
+    return np.where(mask, np.clip(1.0 - (1.0 - FACE_DEPTH_FLOOR) * rel, FACE_DEPTH_FLOOR, 1.0), 0.0).astype(np.float32)
 
 
 def to_grid(points_xyz: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
@@ -587,6 +859,31 @@ def landmark_rmse_px(fit: Fit, model: FaceModel, landmarks68: np.ndarray) -> flo
     return float(np.sqrt(((proj[vid[use], :2] - pts[use]) ** 2).sum(axis=1).mean()))
 
 
+def landmark_rmse_stack(points_xyz: np.ndarray, model: FaceModel, landmarks68: np.ndarray) -> np.ndarray:
+    """:func:`landmark_rmse_px` of T frames from their projected meshes.
+
+    Parameters
+    ----------
+    points_xyz : np.ndarray, shape (T, N, 2+), float, pixels (y down): e.g. :meth:`VideoFit.project`
+    model : FaceModel
+    landmarks68 : np.ndarray, shape (T, 68, 2+), float, pixels (y down)
+
+    Returns
+    -------
+    np.ndarray, shape (T,), float64, pixels
+    """
+    proj = np.asarray(points_xyz, dtype=np.float64)[..., :2]
+    pts = np.asarray(landmarks68, dtype=np.float64)[..., :2]
+    T = len(pts)
+    vid = np.broadcast_to(model.landmark_vertex, (T, 68)).copy()
+    for rows, cands in ((_CONTOUR_RIGHT, model.contour_right), (_CONTOUR_LEFT, model.contour_left)):
+        d = np.linalg.norm(pts[:, rows, None, :] - proj[:, None, cands], axis=3)
+        vid[:, rows] = cands[np.argmin(d, axis=2)]
+    use = vid[0] >= 0
+    err = proj[np.arange(T)[:, None], vid[:, use]] - pts[:, use]
+    return np.sqrt((err ** 2).sum(axis=2).mean(axis=1))
+
+
 # --- video -------------------------------------------------------------------------------------
 
 
@@ -617,6 +914,19 @@ class VideoFit:
         return Fit(scale=float(self.scale[t]), rotation=self.rotation[t], translation=self.translation[t],
                    identity=self.identity, expression=self.expression[t], vertices=vertices,
                    rmse_px=float(self.rmse_px[t]))
+
+    def project(self, model: FaceModel, frames: np.ndarray) -> np.ndarray:
+        """:meth:`Fit.project` of the meshes of several frames at once: (len(frames), N, 3).
+
+        The identity's shape is computed once, not once per frame.
+        """
+        frames = np.asarray(frames, dtype=np.int64)
+        base = _shape(model, self.identity)
+        v = base + (self.expression[frames] @ model.expression.T).reshape(len(frames), -1, 3)
+        cam = self.scale[frames, None, None] * v @ self.rotation[frames].transpose(0, 2, 1)
+        cam[..., :2] += self.translation[frames, None]
+        cam[..., 1] *= -1.0
+        return cam
 
 
 def keyframes(ok: np.ndarray, n: int = 8) -> np.ndarray:
@@ -678,9 +988,10 @@ def fit_video(landmarks68: np.ndarray, ok: np.ndarray, model: FaceModel, *, n_ke
     E = model.expression.shape[1]
     scale, rot = np.full(T, np.nan), np.full((T, 3, 3), np.nan)
     trans, expr, rmse = np.full((T, 2), np.nan), np.full((T, E), np.nan), np.full(T, np.nan)
-    for t in np.flatnonzero(ok):
-        f = fit_3dmm(lm[t], model, identity=identity, **fit_kw)
-        scale[t], rot[t], trans[t], expr[t], rmse[t] = f.scale, f.rotation, f.translation, f.expression, f.rmse_px
+    frames = np.flatnonzero(ok)
+    f = fit_frames(lm[frames], model, identity, **fit_kw)
+    scale[frames], rot[frames], trans[frames] = f["scale"], f["rotation"], f["translation"]
+    expr[frames], rmse[frames] = f["expression"], f["rmse_px"]
     if smooth_frames > 0:
         scale = _smooth_runs(scale, ok, smooth_frames)
         trans = _smooth_runs(trans, ok, smooth_frames)
@@ -735,3 +1046,10 @@ def nrr_grid(points_xy: np.ndarray, vertices: np.ndarray, box: np.ndarray) -> np
     p = np.asarray(points_xy, dtype=np.float64)[vertices][..., :2]
     side = box[2] - box[0]
     return (2.0 * (p - box[:2]) / side - 1.0).astype(np.float32)
+
+
+def nrr_grid_stack(points_xy: np.ndarray, vertices: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """:func:`nrr_grid` of T frames: points (T, N, 2+), boxes (T, 4) -> (T, S, S, 2) float32."""
+    p = np.asarray(points_xy, dtype=np.float64)[:, vertices, :2]
+    side = (boxes[:, 2] - boxes[:, 0])[:, None, None, None]
+    return (2.0 * (p - boxes[:, None, None, :2]) / side - 1.0).astype(np.float32)

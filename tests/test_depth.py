@@ -307,3 +307,55 @@ def test_gate_rejects_a_poor_fit(sfm_folder, talking_head):
     assert labels.rejected() == {"fit_error": 1} and labels.face_ok.sum() == 23
     size = np.array([face.face_size_px(x) for x in lm])
     assert np.nanmax(np.delete(labels.fit_rmse_px / size, 12)) <= 0.025
+
+
+def test_stacked_labels_equal_the_per_frame_reference(sfm, sfm_folder, talking_head):
+    """The fast path (every frame's fit and rendering as stacked arrays) against the plain path,
+    one frame at a time with fit_3dmm and render_z, on the real talking-head video."""
+    from fasprep.depth_labels import label_frames
+
+    lm = talking_head[0]
+    ok = np.ones(len(lm), bool)
+    p68 = np.array([face.to_ibug68(x) for x in lm])
+    identity = depth.fit_identity(p68[depth.keyframes(ok)], sfm)
+    stacked = depth.fit_frames(p68, sfm, identity)
+    reference = [depth.fit_3dmm(x, sfm, identity=identity) for x in p68]
+    for key, field in [("scale", "scale"), ("rotation", "rotation"), ("translation", "translation"),
+                       ("expression", "expression"), ("rmse_px", "rmse_px")]:
+        # Measured: equal to 1e-13 (the same steps; only the order of a few sums differs).
+        np.testing.assert_allclose(stacked[key], np.array([getattr(f, field) for f in reference]),
+                                   rtol=1e-7, atol=1e-7, err_msg=key)
+
+    # The labels, unsmoothed and ungated, against the per-frame path's.
+    labels = label_frames(lm, ok, source="sfm", sfm_dir=sfm_folder, smooth_frames=0, gate=None)
+    grid_ids = depth.grid_vertices(sfm.mean[:, :2] * (1.0, -1.0), 32)
+    zs, masks, ranges, grids, rmse = [], [], [], [], []
+    for t, fit in enumerate(reference):
+        box = depth.square_box(lm[t])
+        z, mask = depth.render_z(fit.project(), sfm.triangles, box)
+        zs.append(z), masks.append(mask), ranges.append(depth.depth_range(z, mask))
+        grids.append(depth.nrr_grid(fit.project(), grid_ids, box))
+        rmse.append(depth.landmark_rmse_px(fit, sfm, p68[t]))
+    scale = depth.video_depth_range(np.array(ranges))
+    ref_depth = np.array([depth.normalise_depth(z.astype(np.float32), m, scale=scale) for z, m in zip(zs, masks)])
+    # A pixel centre within 1e-9 of a triangle edge could flip; none does here.
+    assert (labels.mask != np.array(masks)).sum() <= 2
+    both = labels.mask & np.array(masks)
+    np.testing.assert_allclose(labels.depth[both], ref_depth[both], atol=1e-5)
+    np.testing.assert_allclose(labels.nrr_grid, np.array(grids), atol=1e-5)
+    np.testing.assert_allclose(labels.fit_rmse_px, rmse, rtol=1e-5)
+
+
+def test_labels_leave_the_callers_blas_threads(talking_head):
+    """label_frames pins BLAS to one thread while it runs and restores the caller's setting."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from fasprep.depth_labels import label_frames
+
+    def blas_threads():
+        return sorted(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        label_frames(talking_head[0][:4], np.ones(4, bool), source="mesh")
+        assert blas_threads() == before

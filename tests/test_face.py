@@ -244,3 +244,28 @@ def test_largest_of_several_faces_is_followed_with_a_warning(astronaut, caplog):
     assert any("faces compete" in r.getMessage() for r in caplog.records)
     with pytest.raises(InputError, match="select"):
         face.FaceTracker(select="first")
+
+
+def test_no_detector_while_the_track_holds(real_data):
+    """On the real talking head the detectors run on the first frame only; what that shortcut
+    costs: the landmarks against a tracker that re-detects the face on every frame differ by
+    under 1 % of the eye distance on average (measured 0.4 %, worst frame 1.5 %)."""
+    from fasprep.io import iter_frames
+
+    frames = list(iter_frames(real_data / "video" / "single_face.mp4"))
+    calls = []
+    with face.FaceTracker() as tracker:
+        run = tracker._run
+        tracker._run = lambda detector, frame: (calls.append(1), run(detector, frame))[1]
+        tracked = np.array([tracker.landmarks(f) for f in frames])
+    assert len(calls) == 1
+    with face.FaceTracker() as tracker:
+        detected = []
+        for f in frames:
+            tracker._box = None  # forget the face: the detector finds it again
+            detected.append(tracker.landmarks(f))
+    detected = np.array(detected)
+    p68 = np.array([face.to_ibug68(x) for x in detected])
+    iod = np.linalg.norm(p68[:, 36:42, :2].mean(1) - p68[:, 42:48, :2].mean(1), axis=1)
+    error = np.linalg.norm(tracked[..., :2] - detected[..., :2], axis=2).mean(1) / iod
+    assert error.mean() < 0.01 and np.percentile(error, 90) < 0.02, (error.mean(), error.max())
