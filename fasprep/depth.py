@@ -596,6 +596,20 @@ def square_box(points: np.ndarray, *, scale: float = 1.3) -> np.ndarray:
     return np.r_[c - half, c + half]
 
 
+def _pixel_depth(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray):
+    """Whether pixel centres ``(px + 0.5, py + 0.5)`` lie in triangles ``a, b, c`` (each (P, 3):
+    grid x, y, z of a corner, one triangle per pixel) and the z interpolated there (barycentric)."""
+    x, y = px + 0.5, py + 0.5
+    den = (b[:, 1] - c[:, 1]) * (a[:, 0] - c[:, 0]) + (c[:, 0] - b[:, 0]) * (a[:, 1] - c[:, 1])
+    ok = np.abs(den) > 1e-12
+    den = np.where(ok, den, 1.0)
+    w0 = ((b[:, 1] - c[:, 1]) * (x - c[:, 0]) + (c[:, 0] - b[:, 0]) * (y - c[:, 1])) / den
+    w1 = ((c[:, 1] - a[:, 1]) * (x - c[:, 0]) + (a[:, 0] - c[:, 0]) * (y - c[:, 1])) / den
+    w2 = 1.0 - w0 - w1
+    inside = ok & (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
+    return inside, w0 * a[:, 2] + w1 * b[:, 2] + w2 * c[:, 2]
+
+
 def rasterize(xyz: np.ndarray, triangles: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Z-buffer rendering of a triangle mesh into a ``size`` x ``size`` grid.
 
@@ -629,15 +643,7 @@ def rasterize(xyz: np.ndarray, triangles: np.ndarray, size: int) -> tuple[np.nda
         px = lo[t, 0] + k % n[t, 0]
         py = lo[t, 1] + k // n[t, 0]
         a, b, c = tri[t, 0], tri[t, 1], tri[t, 2]
-        x, y = px + 0.5, py + 0.5
-        den = (b[:, 1] - c[:, 1]) * (a[:, 0] - c[:, 0]) + (c[:, 0] - b[:, 0]) * (a[:, 1] - c[:, 1])
-        ok = np.abs(den) > 1e-12
-        den = np.where(ok, den, 1.0)
-        w0 = ((b[:, 1] - c[:, 1]) * (x - c[:, 0]) + (c[:, 0] - b[:, 0]) * (y - c[:, 1])) / den
-        w1 = ((c[:, 1] - a[:, 1]) * (x - c[:, 0]) + (a[:, 0] - c[:, 0]) * (y - c[:, 1])) / den
-        w2 = 1.0 - w0 - w1
-        inside = ok & (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
-        z = w0 * a[:, 2] + w1 * b[:, 2] + w2 * c[:, 2]
+        inside, z = _pixel_depth(px, py, a, b, c)
         np.maximum.at(zbuf, (py * size + px)[inside], z[inside])
     zbuf = zbuf.reshape(size, size)
     return zbuf, np.isfinite(zbuf)
@@ -683,15 +689,7 @@ def rasterize_stack(xyz: np.ndarray, triangles: np.ndarray, size: int) -> tuple[
         py = lo[:, 1].take(t) + k // nx
         corner = tri.take(t, axis=0)
         a, b, c = corner[:, 0], corner[:, 1], corner[:, 2]
-        x, y = px + 0.5, py + 0.5
-        den = (b[:, 1] - c[:, 1]) * (a[:, 0] - c[:, 0]) + (c[:, 0] - b[:, 0]) * (a[:, 1] - c[:, 1])
-        ok = np.abs(den) > 1e-12
-        den = np.where(ok, den, 1.0)
-        w0 = ((b[:, 1] - c[:, 1]) * (x - c[:, 0]) + (c[:, 0] - b[:, 0]) * (y - c[:, 1])) / den
-        w1 = ((c[:, 1] - a[:, 1]) * (x - c[:, 0]) + (a[:, 0] - c[:, 0]) * (y - c[:, 1])) / den
-        w2 = 1.0 - w0 - w1
-        inside = ok & (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
-        z = w0 * a[:, 2] + w1 * b[:, 2] + w2 * c[:, 2]
+        inside, z = _pixel_depth(px, py, a, b, c)
         np.maximum.at(zbuf, ((f.take(t) * size + py) * size + px)[inside], z[inside])
     zbuf = zbuf.reshape(T, size, size)
     return zbuf, np.isfinite(zbuf)
