@@ -77,7 +77,7 @@ __all__ = [
 #: The paper's channel counts: the first conv and each block's three convs.
 STEM_CHANNELS = 64
 BLOCK_CHANNELS = (128, 196, 128)
-#: D >= this is face in the NRR layer's mask (DESIGN.md).
+#: D >= this is face in the NRR layer's mask (docs/design.md).
 MASK_THRESHOLD = 0.1
 #: Weight of the depth term in the score (the paper's lambda).
 SCORE_LAMBDA = 0.015

@@ -29,7 +29,7 @@ from ..io import atomic_path
 #: families of the paper, and ``spoof`` for an attack whose kind the dataset does not say.
 LABELS = ("live", "print", "replay", "spoof")
 
-#: Protocol-file header, exactly (DESIGN.md, "Output contract").
+#: Protocol-file header, exactly (docs/format.md, "Protocol files").
 PROTOCOL_HEADER = ("video_id", "label", "max_frames")
 
 #: Header of a protocol over several builds: each row also names its build and domain.

@@ -16,8 +16,8 @@ its manifest) says which domain it is. From them :func:`cross_protocols` forms:
 
 Every row names its ``build`` (relative to the folder the protocols are written to) and its
 ``domain`` letter, so one protocol spans several builds (:class:`fasprep.datasets.ProtocolRow`).
-Counts of the full releases (FAS_DATASETS.md 6.1, videos of train + test): M 280, C 600,
-I 840, O 3600.
+Counts of the full releases (videos of train + test, as SSDG's and FLIP's released lists
+count them): M 280, C 600, I 840, O 3600.
 """
 
 from __future__ import annotations
