@@ -336,12 +336,36 @@ def _small_raw(tiny_tree: Path, dest: Path, names: tuple[str, ...]) -> Path:
     return dest
 
 
+HOLDER = """
+# Loaded at start-up by every Python process of the build (PYTHONPATH): a worker holds each
+# video for a while before labelling it, so a stop always finds videos in flight (a fast
+# machine labels the test's two short videos in about a second).
+import time
+import fasprep.build as b
+
+_label = b.label_video
+
+
+def label_video(*args, **kwargs):
+    time.sleep(30)
+    return _label(*args, **kwargs)
+
+
+b.label_video = label_video
+"""
+
+
 def _start(raw: Path, out: Path, log: Path) -> subprocess.Popen:
-    """A build in the background, its output in a file (not a pipe: a pipe would wait for every
-    process holding it, e.g. loky's resource tracker, which outlives a killed build a while)."""
+    """A build in the background whose workers hold each video 30 s (:data:`HOLDER`), its output
+    in a file (not a pipe: a pipe would wait for every process holding it, e.g. loky's resource
+    tracker, which outlives a killed build a while)."""
+    hook = out.parent / "hold-hook"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(HOLDER)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
     with open(log, "w") as f:
         proc = subprocess.Popen([sys.executable, "-m", "fasprep", "build-siw", str(raw), str(out), *CLI_OPTIONS,
-                                 "--workers", "2"], stdout=f, stderr=f, text=True, start_new_session=True)
+                                 "--workers", "2"], stdout=f, stderr=f, text=True, start_new_session=True, env=env)
     proc.started_at = time.time()
     return proc
 
