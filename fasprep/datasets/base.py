@@ -236,6 +236,18 @@ def walk_files(base: Path) -> Iterator[tuple[str, ...]]:
         stack.extend(reversed(subdirs))
 
 
+def unique_videos(videos: Sequence[tuple[tuple[str, ...], str]], notes: list[str]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """A scan's ``(key, file name)`` pairs in sorted order, one per video: a second file of the
+    same video (another extension) is left out, with a note appended to ``notes``."""
+    seen: dict[tuple[str, ...], str] = {}
+    for key, file in sorted(videos):
+        if key in seen:
+            notes.append(f"{'/'.join(key)}: two video files ({seen[key]}, {file}); using {seen[key]}")
+            continue
+        seen[key] = file
+        yield key, file
+
+
 def split_ext(name: str) -> tuple[str, str]:
     """``("153-2-1-1-1.m", ".mov")`` for ``153-2-1-1-1.m.MOV``: only the last suffix, lower-cased."""
     stem, dot, ext = name.rpartition(".")

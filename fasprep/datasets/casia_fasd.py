@@ -59,6 +59,7 @@ from .base import (
     protocol_rows,
     read_xywh_boxes,
     split_ext,
+    unique_videos,
     walk_files,
 )
 
@@ -137,13 +138,8 @@ def scan_casia(root: str | os.PathLike) -> Scan:
             beside[(*parts[:2], stem)] = base.joinpath(*parts)
         else:
             unknown.append("/".join(parts))
-    seen: dict[tuple[str, ...], str] = {}
-    for key, file in sorted(videos):
+    for key, file in unique_videos(videos, notes):
         video_id = "/".join(key)
-        if key in seen:
-            notes.append(f"{video_id}: two video files ({seen[key]}, {file}); using {seen[key]}")
-            continue
-        seen[key] = file
         release, folder, code = key
         split, folders, first = SPLIT_FOLDERS[release]
         if int(folder) not in folders:

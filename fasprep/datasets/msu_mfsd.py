@@ -51,6 +51,7 @@ from .base import (
     protocol_rows,
     read_corner_csv,
     split_ext,
+    unique_videos,
     walk_files,
 )
 
@@ -200,13 +201,8 @@ def scan_msu(root: str | os.PathLike) -> Scan:
             beside[(parts[0], stem)] = base.joinpath(*parts)
         elif parts[-1] not in _LISTS.values():
             unknown.append("/".join(parts))
-    seen: dict[tuple[str, str], str] = {}
-    for key, file in sorted(videos):
+    for key, file in unique_videos(videos, notes):
         video_id = "/".join(key)
-        if key in seen:
-            notes.append(f"{video_id}: two video files ({seen[key]}, {file}); using {seen[key]}")
-            continue
-        seen[key] = file
         try:
             codes = parse_msu_name(key[1])
         except DatasetLayoutError as exc:

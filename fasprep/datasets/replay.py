@@ -63,6 +63,7 @@ from .base import (
     protocol_rows,
     read_xywh_boxes,
     split_ext,
+    unique_videos,
     walk_files,
 )
 
@@ -253,13 +254,8 @@ def _scan(release: _Release, root: str | os.PathLike) -> Scan:
             beside[(*where, stem)] = base.joinpath(*parts)
         else:
             unknown.append("/".join(parts))
-    seen: dict[tuple[str, ...], str] = {}
-    for key, file in sorted(videos):
+    for key, file in unique_videos(videos, notes):
         video_id = "/".join(key)
-        if key in seen:
-            notes.append(f"{video_id}: two video files ({seen[key]}, {file}); using {seen[key]}")
-            continue
-        seen[key] = file
         support = key[2] if release.support_folders and key[1] == "attack" else None
         try:
             codes = release.parse(key[-1], support)
