@@ -364,8 +364,12 @@ def _start(raw: Path, out: Path, log: Path) -> subprocess.Popen:
     (hook / "sitecustomize.py").write_text(HOLDER)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
     with open(log, "w") as f:
+        # SIGINT at its default, as an interactive shell starts a command: a child inherits an
+        # ignored SIGINT (and keeps ignoring it, as it should), and something earlier in a full
+        # test session leaves this process's SIGINT ignored.
         proc = subprocess.Popen([sys.executable, "-m", "fasprep", "build-siw", str(raw), str(out), *CLI_OPTIONS,
-                                 "--workers", "2"], stdout=f, stderr=f, text=True, start_new_session=True, env=env)
+                                 "--workers", "2"], stdout=f, stderr=f, text=True, start_new_session=True, env=env,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     proc.started_at = time.time()
     return proc
 
