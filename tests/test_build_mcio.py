@@ -32,7 +32,7 @@ from fasprep.synth.mock_tree import (
 
 pytestmark = pytest.mark.slow
 
-SECONDS, ATTACK_SECONDS = 6.0, 2.0
+SECONDS, ATTACK_SECONDS = 10.0, 2.0
 MOBILE = {"session": 1, "sample_device": "mobile", "light": "lighton"}
 #: Three videos per dataset: the live one in train, the attacks where the dataset has them.
 CODES = {
@@ -95,7 +95,7 @@ def test_mock_tree_builds_with_the_papers_labels(built):
             assert ok.mean() > 0.9, vid
             if r.label == "live":  # the paper's labels: depth and a pulse for live faces, zeros for attacks
                 assert depth[ok].max(axis=(1, 2)).min() > 0.9 and np.isclose(np.linalg.norm(fft), 1, atol=1e-3)
-                # 6 s of pulse: within one spectral bin of 1/6 Hz (10 bpm); accuracy is test_build's and rppg's
+                # 10 s of pulse, 10 bpm: a 6 s clip read 52 instead of 95 bpm in 2 of ~10 runs (x264 output differs run to run); accuracy is test_build's and rppg's
                 assert abs(g.attrs["hr_bpm"] - truth[vid].hr_bpm) < 10, (vid, g.attrs["hr_bpm"], truth[vid].hr_bpm)
             else:
                 assert not depth.any() and not fft.any(), vid
