@@ -487,17 +487,26 @@ def _vertices_stack(model: FaceModel, base: np.ndarray, expression: np.ndarray, 
     return base[ids] + (blend[ids] @ expression[:, None, :, None])[..., 0]
 
 
+def _match_contour_stack(model: FaceModel, pts: np.ndarray, project) -> np.ndarray:
+    """:func:`_contour_vertices` for each frame: pts (T, 68, 2); ``project(cands)`` gives the
+    contour candidates' image points (T, len(cands), 2). Returns (T, 68) int64."""
+    vid = np.broadcast_to(model.landmark_vertex, (len(pts), 68)).copy()
+    for rows, cands in ((_CONTOUR_RIGHT, model.contour_right), (_CONTOUR_LEFT, model.contour_left)):
+        d = np.linalg.norm(pts[:, rows, None, :] - project(cands)[:, None], axis=3)
+        vid[:, rows] = cands[np.argmin(d, axis=2)]
+    return vid
+
+
 def _contour_vertices_stack(model: FaceModel, base: np.ndarray, expression: np.ndarray, s, R, t,
                             pts: np.ndarray) -> np.ndarray:
     """:func:`_contour_vertices` for each frame, projecting only the contour candidates: (T, 68) int64."""
     T = len(pts)
-    vid = np.broadcast_to(model.landmark_vertex, (T, 68)).copy()
-    for rows, cands in ((_CONTOUR_RIGHT, model.contour_right), (_CONTOUR_LEFT, model.contour_left)):
+
+    def project(cands):
         v = _vertices_stack(model, base, expression, np.broadcast_to(cands, (T, len(cands))))
-        proj = s[:, None, None] * _rotate_stack(v, R[:, :2]) + t[:, None]
-        d = np.linalg.norm(pts[:, rows, None, :] - proj[:, None, :, :], axis=3)
-        vid[:, rows] = cands[np.argmin(d, axis=2)]
-    return vid
+        return s[:, None, None] * _rotate_stack(v, R[:, :2]) + t[:, None]
+
+    return _match_contour_stack(model, pts, project)
 
 
 def _nonnegative_quadratic_stack(G: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -873,10 +882,7 @@ def landmark_rmse_stack(points_xyz: np.ndarray, model: FaceModel, landmarks68: n
     proj = np.asarray(points_xyz, dtype=np.float64)[..., :2]
     pts = np.asarray(landmarks68, dtype=np.float64)[..., :2]
     T = len(pts)
-    vid = np.broadcast_to(model.landmark_vertex, (T, 68)).copy()
-    for rows, cands in ((_CONTOUR_RIGHT, model.contour_right), (_CONTOUR_LEFT, model.contour_left)):
-        d = np.linalg.norm(pts[:, rows, None, :] - proj[:, None, cands], axis=3)
-        vid[:, rows] = cands[np.argmin(d, axis=2)]
+    vid = _match_contour_stack(model, pts, lambda cands: proj[:, cands])
     use = vid[0] >= 0
     err = proj[np.arange(T)[:, None], vid[:, use]] - pts[:, use]
     return np.sqrt((err ** 2).sum(axis=2).mean(axis=1))

@@ -51,6 +51,8 @@ class QualityGate:
     max_yaw_deg: float = 60.0
     min_in_frame: float = 0.9
     max_fit_error: float = 0.04
+
+
 #: Frames posed and rendered at once by :func:`label_frames` (memory ~ 0.2 MB per frame for ``sfm``).
 CHUNK_FRAMES = 64
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -204,7 +206,7 @@ def _label_frames(landmarks, face_ok, *, source, size, crop_scale, sfm_dir, smoo
     depth = np.zeros((T, size, size), np.float32)
     mask = np.zeros((T, size, size), bool)
     grid = np.full((T, size, size, 2), np.nan, np.float32)
-    boxes = np.full((T, 4), np.nan, np.float32)
+    boxes = np.full((T, 4), np.nan)  # float64 for rendering; the labels store them as float32
     p68 = np.full((T, 68, 3), np.nan)
     rmse = np.full(T, np.nan, np.float32)
     for t in np.flatnonzero(tracked):
@@ -224,7 +226,7 @@ def _label_frames(landmarks, face_ok, *, source, size, crop_scale, sfm_dir, smoo
     # Frames in chunks, each chunk's meshes posed, checked and rendered at once (bounded memory).
     todo = np.flatnonzero(ok)
     for frames in np.array_split(todo, -(-len(todo) // CHUNK_FRAMES)) if len(todo) else []:
-        box = np.array([dp.square_box(lm[t], scale=crop_scale) for t in frames])
+        box = boxes[frames]
         if source == "sfm":
             points = fits.project(model, frames)
             rmse[frames] = dp.landmark_rmse_stack(points, model, p68[frames])  # of the smoothed mesh, as rendered
@@ -244,7 +246,7 @@ def _label_frames(landmarks, face_ok, *, source, size, crop_scale, sfm_dir, smoo
     scale = dp.video_depth_range(ranges)
     if ok.any():
         depth[ok] = dp.normalise_depth_stack(zs[ok], mask[ok], scale=scale)
-    return DepthLabels(depth=depth, mask=mask, nrr_grid=grid, face_ok=ok, box=boxes,
+    return DepthLabels(depth=depth, mask=mask, nrr_grid=grid, face_ok=ok, box=boxes.astype(np.float32),
                        landmarks=p68[:, :, :2].astype(np.float32), fit_rmse_px=rmse, source=source,
                        reject_reason=reason.astype(str))
 

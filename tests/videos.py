@@ -121,11 +121,9 @@ def single_rate(pulse: np.ndarray, fs: float, *, band=(0.7, 2.5), min_apart_bpm:
     """The pulse has one dominant rate: no other spectral peak in ``band``, more than
     ``min_apart_bpm`` from it and from its 2nd harmonic and subharmonic, has ``max_ratio`` of its
     power (subject_02's excerpts at 100 and 150 bpm: a second rate at 0.72 and 0.63)."""
-    x = np.asarray(pulse, float) - np.mean(pulse)
-    nfft = 1 << 16
-    f = 60 * np.fft.rfftfreq(nfft, 1 / fs)
-    p = np.abs(np.fft.rfft(x * np.hanning(len(x)), nfft)) ** 2
-    inband = np.flatnonzero((f >= 60 * band[0]) & (f <= 60 * band[1]))
+    f_hz, p = _periodogram(pulse, fs)
+    inband = np.flatnonzero((f_hz >= band[0]) & (f_hz <= band[1]))
+    f = 60 * f_hz
     peaks = inband[1:-1][(p[inband][1:-1] >= p[inband][:-2]) & (p[inband][1:-1] > p[inband][2:])]
     f0 = f[peaks[np.argmax(p[peaks])]]
     others = peaks[np.min(np.abs(f[peaks, None] - f0 * np.array([0.5, 1.0, 2.0])), axis=1) > min_apart_bpm]
@@ -137,9 +135,13 @@ def dominant_rate_bpm(x: np.ndarray, fs: float, band=(0.7, 2.5)) -> float:
 
     Written here independently of fasprep.rppg, to define the truth the estimator is held to.
     """
-    x = np.asarray(x, float) - np.mean(x)
-    nfft = 1 << 16
-    f = np.fft.rfftfreq(nfft, 1 / fs)
-    p = np.abs(np.fft.rfft(x * np.hanning(len(x)), nfft)) ** 2
+    f, p = _periodogram(x, fs)
     inband = (f >= band[0]) & (f <= band[1])
     return 60 * f[inband][np.argmax(p[inband])]
+
+
+def _periodogram(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (Hz) and power of the mean-removed, Hann-windowed signal, zero-padded to 2^16."""
+    x = np.asarray(x, float) - np.mean(x)
+    nfft = 1 << 16
+    return np.fft.rfftfreq(nfft, 1 / fs), np.abs(np.fft.rfft(x * np.hanning(len(x)), nfft)) ** 2
