@@ -3,6 +3,7 @@
     python benchmarks/hr_grid.py [--workdir hr-grid] [--kinds photo loop pexels] [--subjects ...] [--rates ...]
     python benchmarks/hr_grid.py --clean      # the estimators on noise-free waveforms, no video
     python benchmarks/hr_grid.py --loop-trace # the loop's own colour changes as noise, no video
+    python benchmarks/hr_grid.py --twins      # and, per miss, the pulse-free twin's power at the reading
 
 Each cell is a 20 s H.264 video made as the tests make theirs (tests/videos.py): a real face
 (`photo`: the astronaut photo animated with head motion, light drift and noise; `loop`: the
@@ -50,31 +51,38 @@ N = 600  # 20 s at 30 fps
 
 
 def trace_of(kind: str, subject: str, bpm: float, workdir: Path) -> dict:
-    """Skin trace of one grid video (made and tracked once, then cached)."""
+    """Skin trace of one grid video (made and tracked once, then cached). ``subject="twin"``:
+    the same video with no pulse (the photo's motion and light depend on the rate's seed; the
+    loop's and the pexels video's do not, so they have one twin)."""
     from videos import looped_video, photo_video, welltory_pulse
 
+    if subject == "twin" and kind != "photo":
+        bpm = 0
     cache = workdir / f"{kind}_{subject}_{bpm:g}.npz"
     if cache.exists():
         return dict(np.load(cache))
     data = ROOT / "tests" / "data"
-    ppg = data / "ppg" / "welltory" / "data" / subject
+
+    def pulse(n: int, fs: float = 30.0) -> np.ndarray:
+        if subject == "twin":
+            return np.zeros(n)
+        return welltory_pulse(data / "ppg" / "welltory" / "data" / subject, target_bpm=bpm, n=n, fs=fs)
+
     video = workdir / f"{kind}_{subject}_{bpm:g}.mp4"
     if kind == "photo":
         import cv2
 
         face = cv2.cvtColor(cv2.imread(str(data / "images" / "astronaut.png")), cv2.COLOR_BGR2RGB)
-        photo_video(video, face, welltory_pulse(ppg, target_bpm=bpm, n=N), seed=int(bpm), amplitude=0.004)
+        photo_video(video, face, pulse(N), seed=int(bpm), amplitude=0.004)
     elif kind == "loop":
-        looped_video(video, data / "video" / "single_face.mp4", welltory_pulse(ppg, target_bpm=bpm, n=N),
-                     amplitude=0.005)
+        looped_video(video, data / "video" / "single_face.mp4", pulse(N), amplitude=0.005)
     else:
         from fasprep.io import iter_frames, probe_video, write_video
         from fasprep.synth import pulse_in_frames
 
         source = pexels_video(workdir)
         frames, fps = list(iter_frames(source)), probe_video(source).fps
-        pulse = welltory_pulse(ppg, target_bpm=bpm, n=len(frames), fs=fps)
-        write_video(video, pulse_in_frames(frames, pulse, amplitude=0.005), fps=fps)
+        write_video(video, pulse_in_frames(frames, pulse(len(frames), fps), amplitude=0.005), fps=fps)
     rgb, ok, landmarks, fps = traced(video)
     video.unlink()
     out = {"rgb": rgb, "face_ok": ok, "fps": np.float64(fps), "landmarks": landmarks}
@@ -82,6 +90,29 @@ def trace_of(kind: str, subject: str, bpm: float, workdir: Path) -> dict:
     np.savez(tmp, **out)
     tmp.replace(cache)
     return out
+
+
+def weighed_spectrum(rgb: np.ndarray, face_ok: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """The CHROM pulse's power spectrum as `pulse_peak_hz` weighs it to choose a peak (the
+    response divided out above its maximum)."""
+    from fasprep.rppg import PULSE_BAND, _response_on, pulse_from_trace, pulse_spectrum
+
+    f, p = pulse_spectrum(pulse_from_trace(rgb, face_ok, fs=fs)[0], fs=fs)
+    response = _response_on(f, fs, PULSE_BAND, 1.6, 3)
+    top = int(np.argmax(response))
+    return f, p / np.maximum(np.r_[np.ones(top), np.minimum(response[top:], 1.0)], 1e-6) ** 2
+
+
+def noise_to_pulse(kind: str, subject: str, bpm: float, reading: float, workdir: Path) -> float:
+    """For a cell read at ``reading`` bpm instead of ``bpm``: the pulse-free twin's weighed power
+    near the reading over the cell's weighed power near the truth (within 1.5 bpm of each).
+    >= 1: the video's own signal, without any pulse, holds at least as much there as the pulse
+    does at its rate: a strongest-peak reading cannot be right."""
+    twin, cell = trace_of(kind, "twin", bpm, workdir), trace_of(kind, subject, bpm, workdir)
+    f, pt = weighed_spectrum(twin["rgb"], twin["face_ok"], float(twin["fps"]))
+    _, pc = weighed_spectrum(cell["rgb"], cell["face_ok"], float(cell["fps"]))
+    bpm_axis = 60 * f
+    return float(pt[np.abs(bpm_axis - reading) <= 1.5].max() / pc[np.abs(bpm_axis - bpm) <= 1.5].max())
 
 
 #: The `pexels` video: a real 19.7 s face video (472 frames, 640 x 360, 23.976 fps; a woman
@@ -262,6 +293,8 @@ def main() -> None:
     ap.add_argument("--clean", action="store_true", help="Only the noise-free grid over CLEAN_SUBJECTS (seconds).")
     ap.add_argument("--loop-trace", action="store_true",
                     help="Only the loop without video: the clip's own skin trace as noise (seconds).")
+    ap.add_argument("--twins", action="store_true",
+                    help="For each miss, compare the pulse-free twin video's power at the reading (makes the twins).")
     ap.add_argument("--cached-only", action="store_true", help="Tabulate only the cells already in WORKDIR.")
     args = ap.parse_args()
     if args.clean:
@@ -310,6 +343,12 @@ def main() -> None:
         print(f"within 2 bpm of {n} cells: " + ", ".join(f"{m} {ok[m]}" for m in names)
               + "; MAE " + " / ".join(f"{mae[m]:.2f}" for m in names)
               + f" bpm; cells this version loses that an older one got: {', '.join(lost) or 'none'}")
+        if args.twins:
+            ratios = {key: noise_to_pulse(kind, key[0], key[1], key[1] + e["new"], args.workdir)
+                      for key, e in err.items() if abs(e["new"]) > 2}
+            print("this version's misses, the pulse-free twin's power at the reading / the cell's at the truth: "
+                  + ", ".join(f"{s[-2:]} at {r:g}: {q:.2f}" for (s, r), q in ratios.items())
+                  + f"; >= 1 in {sum(q >= 1 for q in ratios.values())} of {len(ratios)}")
         for name in ["POS", "green"]:
             misses = [f"{s[-2:]} at {r:g}: {e[name]:+.1f}" for (s, r), e in ref.items() if abs(e[name]) > 2]
             print(f"reference, {name} pulse on the same traces: within 2 bpm {n - len(misses)}; misses "
