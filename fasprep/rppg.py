@@ -265,6 +265,13 @@ def _refine_hz(freqs: np.ndarray, power: np.ndarray, k: int) -> float:
     return float(freqs[k])
 
 
+def weighed_for_choice(power: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """``power`` as :func:`pulse_peak_hz` weighs it to choose a peak: divided by
+    ``min(response, 1)²`` above the response's maximum, unchanged below it."""
+    top = int(np.argmax(response))
+    return power / np.maximum(np.r_[np.ones(top), np.minimum(response[top:], 1.0)], 1e-6) ** 2
+
+
 def pulse_peak_hz(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float],
                   response: np.ndarray | None = None) -> float:
     """The pulse's fundamental frequency from its power spectrum, robust to its harmonics.
@@ -301,8 +308,7 @@ def pulse_peak_hz(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float
     if response is None:
         response = np.ones(len(power))
     full = power / np.maximum(response, 1e-6) ** 2
-    top = int(np.argmax(response))
-    above = power / np.maximum(np.r_[np.ones(top), np.minimum(response[top:], 1.0)], 1e-6) ** 2
+    above = weighed_for_choice(power, response)
     peaks = _band_peaks(freqs, above, band)
     if len(peaks) == 0:  # monotonic through the band: its larger end
         inband = np.flatnonzero((freqs >= band[0]) & (freqs <= band[1]))
