@@ -1,8 +1,27 @@
-"""Doctest collection: fasmodel's torch modules need the [train] extra; without torch they are skipped."""
+"""Doctest collection, and the order in which the suite's files are handed to its workers.
+
+fasmodel's torch modules need the [train] extra; without torch their doctests are skipped.
+"""
 
 import importlib.util
+
+import pytest
 
 collect_ignore_glob = [] if importlib.util.find_spec("torch") else ["fasmodel/model.py", "fasmodel/losses.py",
                                                                     "fasmodel/train.py", "fasmodel/evaluate.py",
                                                                     "fasmodel/cli.py", "fasmodel/pipeline.py",
                                                                     "fasmodel/export.py", "fasmodel/predict.py"]
+
+#: The longest test files, longest first (``pytest --durations=0 -n0``, 2 cores). pytest-xdist
+#: hands whole files to its workers in collection order (``--dist loadfile
+#: --no-loadscope-reorder``), so starting with these keeps one long file from running alone at
+#: the end of the session.
+LONGEST_FIRST = ("test_fasmodel.py", "test_rppg_video.py", "test_build.py", "test_cli.py", "test_faults.py",
+                 "test_fasmodel_mcio.py", "test_synth.py", "test_fasmodel_oulu.py", "test_build_mcio.py",
+                 "test_depth.py", "test_model.py")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order

@@ -115,8 +115,8 @@ def _make_mock(raw: Path, name: str, spec: dict, *, progress: bool) -> None:
 
     SiW: ``train_subjects`` and ``test_subjects`` subjects (:func:`mock_video_ids`). Any other
     adapter: the codes of ``videos`` (a list of tables, as ``make_tree`` takes them), else its
-    demo tree (:func:`demo_videos`). ``seconds``, ``attack_seconds``, ``size`` and ``seed`` as
-    :func:`fasprep.synth.mock_tree.make_tree`."""
+    demo tree (:func:`demo_videos`). ``seconds``, ``attack_seconds``, ``size``, ``seed`` and
+    ``preset`` as :func:`fasprep.synth.mock_tree.make_tree`."""
     from fasprep.datasets import get_dataset
     from fasprep.synth import mock_tree
     from fasprep.synth.mock_tree import demo_faces, mock_video_ids
@@ -136,7 +136,8 @@ def _make_mock(raw: Path, name: str, spec: dict, *, progress: bool) -> None:
     mock_tree.make_tree(adapter, raw, codes, faces=faces, seconds=spec.get("seconds", 8.0),
                         attack_seconds=spec.get("attack_seconds"),
                         size=tuple(spec.get("size", mock_tree.MOCK_SIZE.get(name, (640, 360)))),
-                        rotation_deg=rotation, seed=spec.get("seed", 0), progress=progress)
+                        rotation_deg=rotation, seed=spec.get("seed", 0), preset=spec.get("preset", "fast"),
+                        progress=progress)
 
 
 def _build_dataset(ds: dict, recipe: dict, root: Path, *, progress: bool, echo) -> Path:

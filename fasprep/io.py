@@ -277,7 +277,12 @@ def iter_frames(path: str | os.PathLike, *, prefetch: int = 8, threads: int | No
     _check_decoded(path, n, info)
 
 
-def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15, rotation_deg: int = 0) -> int:
+#: x264 presets :func:`write_video` accepts, slowest first.
+X264_PRESETS = ("veryslow", "slower", "slow", "medium", "fast", "faster", "veryfast", "superfast", "ultrafast")
+
+
+def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15, rotation_deg: int = 0,
+                preset: str = "fast") -> int:
     """Encode RGB frames to an H.264 MP4, atomically.
 
     Uses PyAV's FFmpeg (libx264; OpenCV's wheels carry no H.264 encoder). The default quality,
@@ -298,6 +303,11 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15, r
         Store the frames turned and let the container's display matrix turn them back, as a
         phone filming in portrait does: a reader that honours the container shows ``frames``;
         :attr:`VideoInfo.rotation_deg` reads this value back (clockwise degrees).
+    preset : str, one of :data:`X264_PRESETS`
+        x264's speed/compression trade-off at the same CRF. ``"ultrafast"`` encodes about 6x
+        faster than the default ``"fast"`` (640x360, 2 cores: 1.8 vs 11.8 ms per frame) and,
+        compressing less, spends about 3x the bits (1.4 bits per pixel): for test trees where
+        encoding time matters more than SiW-like file sizes.
 
     Returns
     -------
@@ -310,6 +320,8 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15, r
     path = Path(path)
     if rotation_deg % 90:
         raise InputError("rotation_deg", f"must be a multiple of 90, got {rotation_deg}")
+    if preset not in X264_PRESETS:
+        raise InputError("preset", f"must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
     turns = (rotation_deg // 90) % 4
     n = 0
     with atomic_path(path) as tmp:
@@ -321,7 +333,7 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15, r
                     if stream is None:
                         h, w = frame.shape[:2]
                         stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001),
-                                                options={"preset": "fast", "tune": "grain", "crf": str(crf)})
+                                                options={"preset": preset, "tune": "grain", "crf": str(crf)})
                         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
                         if turns:
                             stream.set_display_rotation((-90 * turns) % 360)  # PyAV counts counter-clockwise

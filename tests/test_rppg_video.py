@@ -40,12 +40,13 @@ def astronaut(real_data):
 
 
 @pytest.fixture(scope="session")
-def make_video(tmp_path_factory, real_data, astronaut):
-    """make_video(kind, subject, bpm) -> path of a cached test video; bpm 0 = no pulse."""
+def analysed(tmp_path_factory, real_data, astronaut):
+    """analysed(kind, subject, bpm) -> rppg_gt's result on that test video (bpm 0 = no pulse),
+    made and analysed once per session: several tests read the same video."""
     root = tmp_path_factory.mktemp("rppg_videos")
     cache = {}
 
-    def make(kind: str, subject: str, bpm: float):
+    def analyse(kind: str, subject: str, bpm: float):
         key = (kind, subject, bpm)
         if key not in cache:
             pulse = np.zeros(N)
@@ -54,33 +55,34 @@ def make_video(tmp_path_factory, real_data, astronaut):
                 assert abs(dominant_rate_bpm(pulse, FPS) - bpm) < 0.2
             path = root / f"{kind}_{subject}_{bpm}.mp4"
             if kind == "photo":
-                cache[key] = photo_video(path, astronaut, pulse, seed=int(bpm), amplitude=0.004)
+                video = photo_video(path, astronaut, pulse, seed=int(bpm), amplitude=0.004)
             else:
-                cache[key] = looped_video(path, real_data / "video" / "single_face.mp4", pulse, amplitude=0.005)
+                video = looped_video(path, real_data / "video" / "single_face.mp4", pulse, amplitude=0.005)
+            cache[key] = rppg_gt(video)
         return cache[key]
 
-    return make
+    return analyse
 
 
 @pytest.mark.parametrize("subject,bpm", PHOTO_CASES)
-def test_hr_recovered_from_animated_photo(make_video, subject, bpm):
-    result = rppg_gt(make_video("photo", subject, bpm))
+def test_hr_recovered_from_animated_photo(analysed, subject, bpm):
+    result = analysed("photo", subject, bpm)
     assert result.n_frames == N and result.face_frames == N
     assert abs(result.hr_bpm - bpm) <= 2.0, result.summary()
 
 
 @pytest.mark.parametrize("subject,bpm", LOOP_CASES)
-def test_hr_recovered_from_looped_talking_face(make_video, subject, bpm):
-    result = rppg_gt(make_video("loop", subject, bpm))
+def test_hr_recovered_from_looped_talking_face(analysed, subject, bpm):
+    result = analysed("loop", subject, bpm)
     assert result.face_frames >= 0.95 * N
     assert abs(result.hr_bpm - bpm) <= 2.0, result.summary()
 
 
-def test_heart_rate_at_the_band_edge(make_video):
+def test_heart_rate_at_the_band_edge(analysed):
     """At 150 bpm, the band's upper edge, CHROM passes about a quarter of the power it passes
     mid-band, and the photo's light drift and head motion at lower rates are stronger than that:
     only with CHROM's response divided out does the pulse win (the plain peak read 66 bpm)."""
-    result = rppg_gt(make_video("photo", "subject_15", 150))
+    result = analysed("photo", "subject_15", 150)
     assert abs(result.hr_bpm - 150) <= 2.0, result.summary()
     assert abs(heart_rate(result.pulse, fs=result.fps, chrom_win_sec=None) - 150) > 30  # the case this pins
 
@@ -88,14 +90,14 @@ def test_heart_rate_at_the_band_edge(make_video):
 # The loop at 66 bpm measured only 3.1 dB above its pulse-free twin on the random-turn loop
 # (the clip's motion spreads over the band); at 45 bpm 7.7 dB.
 @pytest.mark.parametrize("kind,subject,bpm", [("photo", "subject_15", 70), ("loop", "subject_09", 45)])
-def test_snr_clearly_lower_without_pulse(make_video, kind, subject, bpm):
-    with_pulse = rppg_gt(make_video(kind, subject, bpm))
-    without = rppg_gt(make_video(kind, subject, 0))
+def test_snr_clearly_lower_without_pulse(analysed, kind, subject, bpm):
+    with_pulse = analysed(kind, subject, bpm)
+    without = analysed(kind, subject, 0)
     assert without.snr_db < with_pulse.snr_db - 3.0, (without.snr_db, with_pulse.snr_db)
 
 
-def test_label_spectrum_peaks_at_the_injected_rate(make_video):
-    result = rppg_gt(make_video("photo", "subject_09", 95))
+def test_label_spectrum_peaks_at_the_injected_rate(analysed):
+    result = analysed("photo", "subject_09", 95)
     peak_bpm = 60 * result.label_freqs[np.argmax(result.label)]
     spacing = 60 * (result.label_freqs[1] - result.label_freqs[0])
     assert abs(peak_bpm - 95) <= spacing

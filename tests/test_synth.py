@@ -21,7 +21,7 @@ from scipy import ndimage
 from fasprep.errors import InputError
 from fasprep.face import FaceTracker
 from fasprep.io import iter_frames
-from fasprep.rppg import rppg_gt
+from fasprep.rppg import rppg_gt, snr_db
 from fasprep.synth import animate_face, attacks, synthetic_ppg
 from fasprep.synth import mock_tree as mock_siw
 
@@ -224,10 +224,16 @@ def test_live_mock_heart_rate(rppg_tree):
 
 @pytest.mark.parametrize("label", ["print", "replay"])
 def test_attacks_carry_no_pulse(rppg_tree, label):
-    _, _, results = rppg_tree
+    """At the live video's injected rate the attacks hold no pulse: their SNR there is far below
+    the live video's (measured: live +3.2 dB, print -8.7, replay -5.1). Their SNR at their own
+    strongest peak is no test of that: it reads whatever the motion puts in the band, and was
+    within 2.4 dB of the live video's on one CPU (print +1.0 against live +3.4)."""
+    _, truth, results = rppg_tree
     attack, live = results[label], results["live"]
     assert attack.face_frames >= 0.9 * attack.n_frames, "face lost in the attack video"
-    assert attack.snr_db <= live.snr_db - 3.0, (attack.snr_db, live.snr_db)
+    rate = truth[0].hr_bpm
+    at_rate = {k: snr_db(r.pulse, fs=r.fps, hr_bpm=rate) for k, r in (("attack", attack), ("live", live))}
+    assert at_rate["attack"] <= at_rate["live"] - 6.0, at_rate
 
 
 def test_attacks_filmed_against_the_live_background(rppg_tree):
