@@ -4,8 +4,16 @@ fasmodel's torch modules need the [train] extra; without torch their doctests ar
 """
 
 import importlib.util
+import os
 
 import pytest
+
+# Under pytest-xdist each worker process gets its share of the cores: torch (fasmodel's
+# default_threads), BLAS and the CLI subprocesses the tests start read OMP_NUM_THREADS. Two
+# workers each training with two torch threads on two cores ran their trainings 2-3x slower.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 collect_ignore_glob = [] if importlib.util.find_spec("torch") else ["fasmodel/model.py", "fasmodel/losses.py",
                                                                     "fasmodel/train.py", "fasmodel/evaluate.py",
@@ -16,9 +24,10 @@ collect_ignore_glob = [] if importlib.util.find_spec("torch") else ["fasmodel/mo
 #: hands whole files to its workers in collection order (``--dist loadfile
 #: --no-loadscope-reorder``), so starting with these keeps one long file from running alone at
 #: the end of the session.
-LONGEST_FIRST = ("test_fasmodel.py", "test_rppg_video.py", "test_build.py", "test_cli.py", "test_faults.py",
-                 "test_fasmodel_mcio.py", "test_synth.py", "test_fasmodel_oulu.py", "test_build_mcio.py",
-                 "test_depth.py", "test_model.py")
+LONGEST_FIRST = ("test_fasmodel.py", "test_rppg_video.py", "test_build.py", "test_rppg_video_loop.py",
+                 "test_faults.py", "test_fasmodel_mcio.py", "test_demo.py", "test_fasmodel_mock_recipe.py",
+                 "test_synth.py", "test_fasmodel_oulu.py", "test_build_mcio.py", "test_cli.py", "test_depth.py",
+                 "test_model.py")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -88,7 +88,7 @@ BUILD_HELP = ("A fasprep build folder (the OUT of `fasprep build`), or a folder 
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
 @click.option("--num-workers", type=click.IntRange(0), default=2, show_default=True, help="DataLoader workers.")
 @click.option("--threads", type=click.IntRange(1), default=None,
-              help="torch CPU threads [default: the cores the DataLoader workers leave].")
+              help="torch CPU threads [default: the cores the DataLoader workers leave, at most $OMP_NUM_THREADS].")
 @click.option("--tensorboard", is_flag=True, help="Also log the losses for TensorBoard in OUT/tb (needs tensorboard).")
 @click.option("--resume", is_flag=True, help="Continue OUT from checkpoints/last.pt with OUT/config.json; options "
               "given again must agree (except --epochs, --device, --num-workers, --threads, --tensorboard).")

@@ -72,7 +72,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 2
-    threads: int | None = None  # torch CPU threads; default: the cores the loader workers leave
+    threads: int | None = None  # torch CPU threads; default: default_threads(num_workers)
     tensorboard: bool = False
 
     @classmethod
@@ -127,10 +127,27 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def default_threads(num_workers: int = 0) -> int:
+    """torch CPU threads when none are asked for: the cores this process may use that the
+    DataLoader workers leave free, at most ``OMP_NUM_THREADS`` where that is set (the variable
+    torch and BLAS read too: a job scheduler or a parallel test runner sets it to the process's
+    share of the machine).
+
+    >>> default_threads(num_workers=10**6)  # never fewer than one
+    1
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    free = max(1, cores - num_workers)
+    try:
+        return max(1, min(free, int(os.environ["OMP_NUM_THREADS"])))
+    except (KeyError, ValueError):
+        return free
+
+
 @contextlib.contextmanager
 def torch_session(threads: int | None, num_workers: int = 0):
-    """While the block runs: torch's CPU threads as given, else the cores the DataLoader
-    workers leave free. Afterwards the caller's thread count and random states (torch, numpy,
+    """While the block runs: torch's CPU threads as given, else :func:`default_threads`.
+    Afterwards the caller's thread count and random states (torch, numpy,
     ``random``; training seeds them, and checkpoints carry them) are as they were: the
     library leaves its caller's process as it found it.
 
@@ -139,7 +156,7 @@ def torch_session(threads: int | None, num_workers: int = 0):
     """
     saved = (torch.get_num_threads(), torch.get_rng_state(), random.getstate(), np.random.get_state())
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) - num_workers))
+    torch.set_num_threads(threads or default_threads(num_workers))
     try:
         yield
     finally:

@@ -16,6 +16,8 @@ from fasprep.face import skin_mean_rgb  # noqa: F401  (re-exported for tests tha
 from fasprep.io import iter_frames, write_video
 
 FPS = 30.0
+#: Frames of the rPPG test videos (test_rppg_video*.py): 20 s.
+RPPG_FRAMES = int(20 * FPS)
 
 
 def load_welltory(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
