@@ -102,7 +102,7 @@ def test_p1_frame_limit_counts_source_frames_with_frame_stride(shards, tmp_path)
 
 
 def _cfg(shards, **kw):
-    base = dict(shards=str(shards), protocol="siw-p1", epochs=3, batch_size=8, clips_per_video=6, width=0.25,
+    base = dict(shards=str(shards), protocol="siw-p1", epochs=3, batch_size=8, clips_per_video=6, width=0.125,
                 num_workers=0, lr=1e-3, seed=0)
     return TrainConfig(**{**base, **kw})
 

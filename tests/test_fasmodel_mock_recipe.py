@@ -17,12 +17,14 @@ pytestmark = pytest.mark.slow
 
 def test_mock_recipe_end_to_end(tmp_path):
     """`fasmodel run` on the shipped mock recipe: generate, build, train, evaluate, table. The
-    recipe's own tables, with its videos encoded faster and one epoch (the suite's time)."""
+    recipe's own tables, with smaller videos encoded faster, one epoch and a narrower CNN (the
+    suite's time)."""
     from fasmodel.pipeline import find_recipe
 
     text = find_recipe("mock").read_text()
     for old, new in (("seed = 0\n", 'seed = 0\nsize = [320, 180]\npreset = "ultrafast"\n'),
-                     ("epochs = 2\n", "epochs = 1\n"), ("clips_per_video = 4\n", "clips_per_video = 2\n")):
+                     ("epochs = 2\n", "epochs = 1\n"), ("clips_per_video = 4\n", "clips_per_video = 2\n"),
+                     ("width = 0.25\n", "width = 0.125\n")):
         assert text.count(old) == 1, old
         text = text.replace(old, new)
     recipe = tmp_path / "mock.toml"
