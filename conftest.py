@@ -12,8 +12,10 @@ import pytest
 # default_threads), BLAS and the CLI subprocesses the tests start read OMP_NUM_THREADS. Two
 # workers each training with two torch threads on two cores ran their trainings 2-3x slower.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+    from fasprep.io import usable_cores
+
+    os.environ.setdefault("OMP_NUM_THREADS",
+                          str(max(1, usable_cores() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 collect_ignore_glob = [] if importlib.util.find_spec("torch") else ["fasmodel/model.py", "fasmodel/losses.py",
                                                                     "fasmodel/train.py", "fasmodel/evaluate.py",

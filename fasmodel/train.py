@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from fasprep.io import atomic_path
+from fasprep.io import atomic_path, usable_cores
 
 from .data import ClipDataset
 from .losses import binary_loss, total_loss
@@ -136,8 +136,7 @@ def default_threads(num_workers: int = 0) -> int:
     >>> default_threads(num_workers=10**6)  # never fewer than one
     1
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    free = max(1, cores - num_workers)
+    free = max(1, usable_cores() - num_workers)
     try:
         return max(1, min(free, int(os.environ["OMP_NUM_THREADS"])))
     except (KeyError, ValueError):

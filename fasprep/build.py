@@ -55,7 +55,7 @@ from .datasets import Dataset, VideoRecord, get_dataset, write_protocols
 from .depth_labels import DEPTH_SOURCES, QualityGate, label_frames
 from .errors import FasprepError, InputError, OutputError
 from .face import FACE_SELECTIONS, FaceTracker, crop_square, skin_mean_rgb
-from .io import MIN_DECODED_SHARE, atomic_path, iter_frames, probe_video, turn_boxes
+from .io import MIN_DECODED_SHARE, atomic_path, iter_frames, probe_video, turn_boxes, usable_cores
 from .progress import progress_bar
 from .rppg import analyse_trace
 from .shards import (
@@ -594,7 +594,7 @@ def build(dataset: str | Dataset, raw: str | os.PathLike, out: str | os.PathLike
                 todo.append(r)
         run_id = uuid.uuid4().hex[:12]
         task = _Task(out=str(out), config=config, sfm_dir=sfm_dir, run_id=run_id, build_pid=os.getpid(),
-                     local=backend == "loky", decode_thread=backend == "loky" and 2 * workers <= _cores())
+                     local=backend == "loky", decode_thread=backend == "loky" and 2 * workers <= usable_cores())
         failures_now = 0
         bar = progress_bar(total=len(todo), desc=f"build {dataset}", unit="video", enabled=progress and bool(todo))
         frames, t0 = 0, time.perf_counter()
@@ -676,11 +676,6 @@ def _record_deaths(out: Path, record: VideoRecord, config: BuildConfig, deaths: 
               **_identity(record), "n_frames": 0, "bytes": 0, "hr_bpm": None, "snr_db": None, "attempts": deaths}
     _write_marker(part_paths(out, record.video_id)[1], marker)
     return marker
-
-
-def _cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,15 @@ def iter_frames(path: str | os.PathLike, *, prefetch: int = 8, threads: int | No
     _check_decoded(path, n, info)
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one, else all).
+
+    >>> usable_cores() >= 1
+    True
+    """
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 #: x264 presets :func:`write_video` accepts, slowest first.
 X264_PRESETS = ("veryslow", "slower", "slow", "medium", "fast", "faster", "veryfast", "superfast", "ultrafast")
 
