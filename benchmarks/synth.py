@@ -7,13 +7,19 @@ baseline), and every print and replay attack medium (`print_attack`, `replay_att
 or print is rendered once, before the first frame, and timed apart). Prints ms per frame and the
 ratio to the live baseline. The attacks were meant to cost about as much as a live frame (tens of
 ms at 640x360), so that mock trees stay cheap to generate in the test suite.
+
+Then encodes the live frames with `write_video` at x264's default preset ("fast", the baseline;
+SiW-like bits per pixel) and at "ultrafast" (the suite's trees that assert no heart rate): ms
+per frame, bits per pixel and the ratio to the default.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
+from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy loads: one core
@@ -53,6 +59,20 @@ def main() -> None:
         for medium in media:
             first, each = per_frame_ms(attack(face, n=n, fps=fps, size=size, medium=medium, seed=0), n)
             print(f"{f'{kind} {medium}':<16}{first:>11.1f} ms{each:>9.1f} ms{each / live:>9.2f}")
+    from fasprep.io import write_video
+
+    frames = list(animate_face(face, np.zeros(n), fps=fps, size=size, seed=0))
+    print(f"\n{'x264 preset':<16}{'per frame':>12}{'bits/pixel':>12}{'x fast':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        base = None
+        for preset in ("fast", "ultrafast"):
+            path = Path(tmp) / f"{preset}.mp4"
+            t0 = time.perf_counter()
+            write_video(path, frames, fps=fps, preset=preset)
+            ms = 1e3 * (time.perf_counter() - t0) / n
+            base = base or ms
+            bpp = 8 * path.stat().st_size / (n * size[0] * size[1])
+            print(f"{preset:<16}{ms:>9.1f} ms{bpp:>12.2f}{ms / base:>9.2f}")
 
 
 if __name__ == "__main__":

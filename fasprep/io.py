@@ -313,10 +313,11 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15, r
         phone filming in portrait does: a reader that honours the container shows ``frames``;
         :attr:`VideoInfo.rotation_deg` reads this value back (clockwise degrees).
     preset : str, one of :data:`X264_PRESETS`
-        x264's speed/compression trade-off at the same CRF. ``"ultrafast"`` encodes about 6x
-        faster than the default ``"fast"`` (640x360, 2 cores: 1.8 vs 11.8 ms per frame) and,
-        compressing less, spends about 3x the bits (1.4 bits per pixel): for test trees where
-        encoding time matters more than SiW-like file sizes.
+        x264's speed/compression trade-off at the same CRF. ``"ultrafast"`` encodes about 4x
+        faster than the default ``"fast"`` and, compressing less, spends about 3x the bits
+        (640x360 live mock frames, 2 cores: 4.6 against 18.7 ms per frame, 1.40 against 0.44
+        bits per pixel; ``python benchmarks/synth.py --frames 150``): for test trees where
+        encoding time matters more than SiW-like files.
 
     Returns
     -------

@@ -29,7 +29,7 @@ IMAGES = DATA / "images"
 WELLTORY = DATA / "ppg" / "welltory" / "data"
 
 #: x264 preset of the trees that test the build machinery and training rather than the codec:
-#: about 6x faster to encode than the library's default, at 3x its bits per pixel
+#: about 4x faster to encode than the library's default, at 3x its bits per pixel
 #: (:func:`fasprep.io.write_video`). test_synth's trees and the rPPG videos keep the default.
 PRESET = "ultrafast"
 
