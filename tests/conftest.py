@@ -33,13 +33,14 @@ def analysed(tmp_path_factory, real_data, astronaut):
 
     kind: "photo" (the astronaut photo animated, 0.4 % pulse) or "loop" (the talking-head clip
     looped back and forth, 0.5 %); subject: the Welltory recording time-stretched to ``bpm``
-    (0: no pulse); RPPG_FRAMES frames at FPS, H.264 at SiW's bits per pixel.
+    (0: no pulse, the same video for every subject); RPPG_FRAMES frames at FPS, H.264 at SiW's
+    bits per pixel.
     """
     root = tmp_path_factory.mktemp("rppg_videos")
     cache = {}
 
     def analyse(kind: str, subject: str, bpm: float):
-        key = (kind, subject, bpm)
+        key = (kind, subject if bpm else "", bpm)
         if key not in cache:
             pulse = np.zeros(RPPG_FRAMES)
             if bpm:

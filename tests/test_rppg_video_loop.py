@@ -20,7 +20,9 @@ pytestmark = pytest.mark.slow
 # (subject_05 at 50 bpm reads 45.3); benchmarks/hr_grid.py measures the grid. 45 bpm is where a
 # plain spectral peak fails: CHROM weakens it to a third of its mid-band power, so the 2nd
 # harmonic wins (subject_09 read 89.3, subject_05 92.0).
-LOOP_CASES = [("subject_09", 45), ("subject_05", 45), ("subject_05", 115)]
+# subject_09 runs by default, subject_05 with the release cases (`-m release`).
+LOOP_CASES = [("subject_09", 45), pytest.param("subject_05", 45, marks=pytest.mark.release),
+              pytest.param("subject_05", 115, marks=pytest.mark.release)]
 
 
 @pytest.mark.parametrize("subject,bpm", LOOP_CASES)
