@@ -210,6 +210,22 @@ def test_low_heart_rate_of_real_waveforms_is_not_its_harmonic(real_data, subject
         assert abs(plain - 2 * bpm) <= 3.0, plain  # the harmonic case this pins
 
 
+def test_heart_rate_at_the_band_edge_beats_a_stronger_slow_colour_change(real_data):
+    """At 150 bpm CHROM passes 0.30 of the power it passes at 66 bpm: a slower colour change of
+    0.75 times the amplitude of the pulse's fundamental (like the photo video's light drift and
+    head motion, test_rppg_video.py) wins the plain spectral peak (0.56 against 0.30: 2.7 dB);
+    with CHROM's response divided out the pulse wins (0.56 against 1: 2.5 dB; it flips at 0.55
+    and beyond 1.0)."""
+    fs, n = 30.0, 600
+    ppg = welltory_pulse(real_data / "ppg" / "welltory" / "data" / "subject_15", target_bpm=150, n=n)
+    t = np.arange(n) / fs
+    fundamental = 2 * abs(np.mean(ppg * np.exp(-2j * np.pi * 150 / 60 * t)))
+    slow = 0.75 * fundamental * np.sin(2 * np.pi * 66 / 60 * t)
+    pulse = chrom_pulse(150.0 * (1 + 0.004 * np.outer(ppg + slow, [0.33, 0.77, 0.53])), fs=fs)
+    assert abs(heart_rate(pulse, fs=fs) - 150) <= 2.0
+    assert abs(heart_rate(pulse, fs=fs, chrom_win_sec=None) - 66) <= 2.0  # the case this pins
+
+
 def test_looped_test_clip_has_no_period():
     """tests/videos.py loops a 2.4 s talking head to 20 s. A plain ping-pong repeats every 142
     frames, which puts the clip's own colour changes onto lines at multiples of 12.7 bpm (88.7

@@ -13,8 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fasprep.rppg import heart_rate
-
 from videos import RPPG_FRAMES as N
 
 pytestmark = pytest.mark.slow
@@ -37,11 +35,12 @@ def test_hr_recovered_from_animated_photo(analysed, subject, bpm):
 
 def test_heart_rate_at_the_band_edge(analysed):
     """At 150 bpm, the band's upper edge, CHROM passes about a quarter of the power it passes
-    mid-band, and the photo's light drift and head motion at lower rates are stronger than that:
-    only with CHROM's response divided out does the pulse win (the plain peak read 66 bpm)."""
+    mid-band, and the photo's light drift and head motion at lower rates come close to that:
+    CHROM's response is divided out. Here the plain peak reads 66 bpm, but a renderer that
+    rounded 1 % of the pixels the other way read 150: test_rppg.py's band-edge case pins the
+    division on a trace whose margins are known."""
     result = analysed("photo", "subject_15", 150)
     assert abs(result.hr_bpm - 150) <= 2.0, result.summary()
-    assert abs(heart_rate(result.pulse, fs=result.fps, chrom_win_sec=None) - 150) > 30  # the case this pins
 
 
 @pytest.mark.parametrize("subject,bpm", [("subject_09", 95),
