@@ -2,8 +2,8 @@
 prediction on a video, ONNX export, recipes.
 
 The tree has 6 Train and 4 Test subjects (real face photos from tests/data; live videos
-carry a real PPG pulse, attacks are printed or replayed copies under perspective motion), built
-with 64-px crops and 8x8 depth maps so that a CPU trains on it in a minute.
+carry a real PPG pulse, attacks are printed or replayed copies under perspective motion), 480x270
+frames built with 64-px crops and 8x8 depth maps so that a CPU trains on it in a minute.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def shards(tmp_path_factory):
     root = tmp_path_factory.mktemp("fasmodel")
     ids = mock_video_ids(train_subjects=6, test_subjects=4)
     subjects = sorted({int(v.split("/")[2]) for v in ids})
-    make_siw_tree(root / "raw", ids, faces=siw_tree.real_faces(subjects), pulse=siw_tree.welltory_pulse_source(seed=3),
-                  seconds=5.0, attack_seconds=2.5, preset=siw_tree.PRESET, seed=3)
+    make_siw_tree(root / "raw", ids, faces=siw_tree.real_faces(subjects, max_height=270),
+                  pulse=siw_tree.welltory_pulse_source(seed=3), seconds=5.0, attack_seconds=2.5, size=(480, 270),
+                  preset=siw_tree.PRESET, seed=3)
     result = build("siw", root / "raw", root / "shards", config=BuildConfig(crop_size=64, depth_size=8,
                                                                             depth_source="mesh"),
                    workers=2, progress=False)
