@@ -26,10 +26,9 @@ collect_ignore_glob = [] if importlib.util.find_spec("torch") else ["fasmodel/mo
 #: hands whole files to its workers in collection order (``--dist loadfile
 #: --no-loadscope-reorder``), so starting with these keeps one long file from running alone at
 #: the end of the session.
-LONGEST_FIRST = ("test_fasmodel.py", "test_rppg_video.py", "test_build.py", "test_rppg_video_loop.py",
-                 "test_faults.py", "test_fasmodel_mcio.py", "test_demo.py", "test_fasmodel_mock_recipe.py",
-                 "test_synth.py", "test_fasmodel_oulu.py", "test_build_mcio.py", "test_cli.py", "test_depth.py",
-                 "test_model.py")
+LONGEST_FIRST = ("test_fasmodel.py", "test_build.py", "test_faults.py", "test_rppg_video.py", "test_demo.py",
+                 "test_rppg_video_loop.py", "test_fasmodel_mcio.py", "test_build_mcio.py", "test_synth.py",
+                 "test_fasmodel_oulu.py", "test_cli.py", "test_depth.py", "test_model.py")
 
 
 @pytest.hookimpl(tryfirst=True)
