@@ -353,7 +353,7 @@ def test_a_dying_worker_is_retried_then_recorded(mock_tree, sfm_dir, tmp_path):
     assert again.returncode == 0 and f"1 processed now, {n - 1} done before" in again.stdout
 
 
-def test_info_verify_preview_cli(reference, tmp_path):
+def test_info_cli(reference):
     out, _ = reference
     run = lambda *a: subprocess.run([sys.executable, "-m", "fasprep", *a], capture_output=True, text=True,  # noqa: E731
                                     timeout=300)
@@ -370,6 +370,14 @@ def test_info_verify_preview_cli(reference, tmp_path):
     assert all("under 5 s is unreliable" in r["hr_note"] for r in videos if r["label"] != "live")
     assert summary["live_hr_unreliable"] == {} and set(summary["rejected_frames"]) == {"frames", "videos"}
     assert all(isinstance(r["rejected_frames"], dict) for r in videos)
+
+
+@on("siw")
+def test_preview_and_verify_cli(mock_tree, reference, tmp_path):
+    """Neither depends on the adapter: one tree."""
+    out, _ = reference
+    run = lambda *a: subprocess.run([sys.executable, "-m", "fasprep", *a], capture_output=True, text=True,  # noqa: E731
+                                    timeout=300)
     vid = next(v for v, r in json.loads((out / "manifest.json").read_text())["videos"].items() if r["label"] == "live")
     png = tmp_path / "qc.png"
     assert run("preview", str(out), "--video", vid, "--png", str(png)).returncode == 0
