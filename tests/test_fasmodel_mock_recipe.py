@@ -6,8 +6,6 @@ test_fasmodel.py runs the recipe on its own build (the recipe's videos are a sub
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -45,24 +43,9 @@ def test_mock_recipe_end_to_end(tmp_path):
     """`fasmodel run` on the shipped mock recipe: generate, build, train, evaluate, table. The
     recipe's own tables, with smaller videos encoded faster, one epoch and a narrower CNN (the
     suite's time)."""
-    from fasmodel.pipeline import find_recipe
+    from recipes import run_mock_recipe
 
-    text = find_recipe("mock").read_text()
-    for old, new in (("seed = 0\n", 'seed = 0\nsize = [320, 180]\npreset = "ultrafast"\n'),
-                     ("epochs = 2\n", "epochs = 1\n"), ("clips_per_video = 4\n", "clips_per_video = 2\n"),
-                     ("width = 0.25\n", "width = 0.125\n")):
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    recipe = tmp_path / "mock.toml"
-    recipe.write_text(text)
-    res = subprocess.run([sys.executable, "-m", "fasmodel.cli", "run", str(recipe), "--workdir", str(tmp_path),
-                          "--no-progress"], capture_output=True, text=True, timeout=1800)
-    assert res.returncode == 0, res.stderr[-3000:]
-    table = (tmp_path / "mock" / "runs" / "table.md").read_text()
-    lines = [line for line in table.splitlines() if line.startswith("| siw-")]
-    assert len(lines) == 4  # siw-p1 and siw-p2 (2 folds), auxiliary and binary
-    assert any(line.startswith("| siw-p2 | auxiliary | 2 | 1 |") and "±" in line for line in lines)
-    assert table in res.stdout
+    run_mock_recipe(tmp_path, [("seed = 0\n", 'seed = 0\nsize = [320, 180]\npreset = "ultrafast"\n')])
     truth = json.loads((tmp_path / "mock" / "raw" / "mock_truth.json").read_text())
     assert len(truth) == 16  # the recipe's 4 subjects, 4 videos each
     import cv2
