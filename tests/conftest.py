@@ -40,14 +40,14 @@ def analysed(tmp_path_factory, real_data, astronaut):
     cache = {}
 
     def analyse(kind: str, subject: str, bpm: float):
-        key = (kind, subject if bpm else "", bpm)
+        key = (kind, subject if bpm else "none", bpm)
         if key not in cache:
             pulse = np.zeros(RPPG_FRAMES)
             if bpm:
                 pulse = welltory_pulse(real_data / "ppg" / "welltory" / "data" / subject, target_bpm=bpm,
                                        n=RPPG_FRAMES)
                 assert abs(dominant_rate_bpm(pulse, FPS) - bpm) < 0.2
-            path = root / f"{kind}_{subject}_{bpm}.mp4"
+            path = root / ("_".join(map(str, key)) + ".mp4")
             if kind == "photo":
                 video = photo_video(path, astronaut, pulse, seed=int(bpm), amplitude=0.004)
             else:

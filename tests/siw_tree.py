@@ -207,3 +207,14 @@ def build_mock_tree(root: str | os.PathLike, n_train_subjects: int = 1, n_test_s
     return make_siw_tree(root, ids, faces=real_faces(subjects), pulse=welltory_pulse_source(rates, seed=seed),
                          seconds=seconds, attack_seconds=attack_seconds, size=size, seed=seed,
                          progress=progress)
+
+
+def link_videos(tree: Path, dest: Path, names) -> Path:
+    """``dest``: a tree of symbolic links to the files of ``tree`` whose names (before the first
+    dot) are in ``names`` (a video and the annotation beside it), at the same relative paths."""
+    for p in tree.rglob("*"):
+        if p.is_file() and p.name.split(".")[0] in names:
+            target = dest / p.relative_to(tree)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(p, target)
+    return dest

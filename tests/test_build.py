@@ -108,6 +108,12 @@ def mock_tree(request, tmp_path_factory):
     return Tree(dataset, root)
 
 
+def fasprep_cli(*args, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    """``python -m fasprep ARGS``, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "fasprep", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
 def on(*datasets):
     """Run a test on these adapters' trees only."""
     return pytest.mark.parametrize("mock_tree", datasets, indirect=True)
@@ -328,11 +334,7 @@ def test_a_dying_worker_is_retried_then_recorded(mock_tree, sfm_dir, tmp_path):
     # the victim and one live and one print video beside it (the machinery is per video)
     keep = {victim, next(r.video_id for r in records if r.label == "live"),
             next(r.video_id for r in records if r.label == "print")}
-    raw = tmp_path / "raw"
-    for p in mock_tree.root.rglob("*"):
-        if p.is_file() and str(p.relative_to(mock_tree.root).with_suffix("")) in keep:
-            (raw / p.relative_to(mock_tree.root)).parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(p, raw / p.relative_to(mock_tree.root))
+    raw = siw_tree.link_videos(mock_tree.root, tmp_path / "raw", {v.rsplit("/", 1)[1] for v in keep})
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
                FASPREP_TEST_CRASH=victim)
     out = tmp_path / "out"
@@ -355,15 +357,13 @@ def test_a_dying_worker_is_retried_then_recorded(mock_tree, sfm_dir, tmp_path):
 
 def test_info_cli(reference):
     out, _ = reference
-    run = lambda *a: subprocess.run([sys.executable, "-m", "fasprep", *a], capture_output=True, text=True,  # noqa: E731
-                                    timeout=300)
-    info = run("info", str(out), "--json")
+    info = fasprep_cli("info", str(out), "--json")
     assert info.returncode == 0
     summary = json.loads(info.stdout)
     assert summary["ok"] == len(json.loads((out / "manifest.json").read_text())["videos"]) and summary["failed"] == 0 and summary["frames"] > 0
     assert summary["bytes_per_frame"] < 25e3
     assert summary["live_snr_db"]["median"] > summary["spoof_snr_db"]["median"]
-    assert "live HR" in run("info", str(out)).stdout
+    assert "live HR" in fasprep_cli("info", str(out)).stdout
     # Heart rates: the 8 s live clips' are reliable, the 3 s attacks' flagged (never a bare number).
     videos = json.loads((out / "manifest.json").read_text())["videos"].values()
     assert all(r["hr_reliable"] == (r["label"] == "live") for r in videos)
@@ -376,18 +376,16 @@ def test_info_cli(reference):
 def test_preview_and_verify_cli(mock_tree, reference, tmp_path):
     """Neither depends on the adapter: one tree."""
     out, _ = reference
-    run = lambda *a: subprocess.run([sys.executable, "-m", "fasprep", *a], capture_output=True, text=True,  # noqa: E731
-                                    timeout=300)
     vid = next(v for v, r in json.loads((out / "manifest.json").read_text())["videos"].items() if r["label"] == "live")
     png = tmp_path / "qc.png"
-    assert run("preview", str(out), "--video", vid, "--png", str(png)).returncode == 0
+    assert fasprep_cli("preview", str(out), "--video", vid, "--png", str(png)).returncode == 0
     import cv2
 
     sheet = cv2.imread(str(png))
     assert sheet is not None and sheet.shape[0] > 400 and sheet.shape[1] > 800
-    bad = run("preview", str(out), "--video", "Train/live/999/nope", "--png", str(png))
+    bad = fasprep_cli("preview", str(out), "--video", "Train/live/999/nope", "--png", str(png))
     assert bad.returncode == 2 and "not in the build" in bad.stderr
-    old = run("preview", str(out), "--video", vid, "--out", str(tmp_path / "old.png"))  # the old spelling
+    old = fasprep_cli("preview", str(out), "--video", vid, "--out", str(tmp_path / "old.png"))  # the old spelling
     assert old.returncode == 0 and "--out is now --png" in old.stderr and (tmp_path / "old.png").is_file()
 
     # verify fails on a flipped byte, naming the shard
@@ -401,19 +399,17 @@ def test_preview_and_verify_cli(mock_tree, reference, tmp_path):
         byte = f.read(1)
         f.seek(-1, 1)
         f.write(bytes([byte[0] ^ 0x01]))
-    res = run("verify", str(copy))
+    res = fasprep_cli("verify", str(copy))
     assert res.returncode == 1 and "sha256 mismatch" in res.stdout and shard.name in res.stdout
 
 
 def test_build_errors_are_one_line(tmp_path):
-    run = lambda *a, **kw: subprocess.run([sys.executable, "-m", "fasprep", *a], capture_output=True,  # noqa: E731
-                                          text=True, timeout=120, **kw)
-    res = run("build-siw", str(tmp_path / "nowhere"), str(tmp_path / "out"))
+    res = fasprep_cli("build-siw", str(tmp_path / "nowhere"), str(tmp_path / "out"), timeout=120)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "nowhere" in res.stderr
     (tmp_path / "raw" / "Train" / "live" / "001").mkdir(parents=True)
     (tmp_path / "raw" / "Train" / "live" / "001" / "001-1-1-1-1.mov").write_bytes(b"")
     env = dict(os.environ, FASPREP_SFM_DIR=str(tmp_path / "no-model"))
-    res = run("build-siw", str(tmp_path / "raw"), str(tmp_path / "out"), env=env)
+    res = fasprep_cli("build-siw", str(tmp_path / "raw"), str(tmp_path / "out"), env=env, timeout=120)
     assert res.returncode == 2 and "Surrey Face Model not found" in res.stderr
-    res = run("build-siw", str(tmp_path / "raw"), str(tmp_path / "out"), "--scheduler", "tcp://x:1")
+    res = fasprep_cli("build-siw", str(tmp_path / "raw"), str(tmp_path / "out"), "--scheduler", "tcp://x:1", timeout=120)
     assert res.returncode == 2 and "--backend dask" in res.stderr

@@ -10,11 +10,6 @@ import sys
 import pytest
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "fasprep.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
-
-
 @pytest.mark.slow
 def test_demo_builds_a_mock_siw_offline(tmp_path):
     """README's first command on a fresh machine: no Surrey Face Model, so mesh depth, saying so."""
@@ -30,7 +25,8 @@ def test_demo_builds_a_mock_siw_offline(tmp_path):
     assert len(rates) == 2 and all(abs(float(a) - float(b)) <= 3 for a, b in rates), rates
     assert sorted(p.name for p in (tmp_path / "demo").glob("preview_*.png")) == [
         "preview_001-1-1-1-1.png", "preview_001-1-3-1-1.png"]
-    assert run_cli("verify", tmp_path / "demo" / "build").returncode == 0
+    assert subprocess.run([sys.executable, "-m", "fasprep", "verify", str(tmp_path / "demo" / "build")],
+                          capture_output=True, timeout=300).returncode == 0
     # running it again resumes: nothing to redo
     again = subprocess.run([sys.executable, "-m", "fasprep", "demo", str(tmp_path / "demo")],
                            capture_output=True, text=True, timeout=300, env=env)

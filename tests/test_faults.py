@@ -328,15 +328,6 @@ def test_read_only_and_unreadable_paths_are_one_line(built, tiny_tree, tmp_path)
 # --- stops of the whole build, concurrent builds -----------------------------------------------------------
 
 
-def _small_raw(tiny_tree: Path, dest: Path, names: tuple[str, ...]) -> Path:
-    for p in tiny_tree.rglob("*"):
-        if p.is_file() and p.name.split(".")[0] in names:
-            target = dest / p.relative_to(tiny_tree)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(p, target)
-    return dest
-
-
 HOLDER = """
 # Loaded at start-up by every Python process of the build (PYTHONPATH): a worker holds each
 # video for a while before labelling it, so a stop always finds videos in flight (a fast
@@ -408,7 +399,7 @@ def _gone(pids: list[int], within: float = 60.0) -> bool:
 def test_stops_of_the_build_are_not_charged_and_its_workers_die_with_it(built, clean_content, tiny_tree, tmp_path):
     pytest.importorskip("psutil")
     names = ("003-1-1-1-1", "003-1-3-2-1")
-    raw = _small_raw(tiny_tree, tmp_path / "raw", names)
+    raw = siw_tree.link_videos(tiny_tree, tmp_path / "raw", names)
     out = tmp_path / "out"
     log = tmp_path / "build.log"
     with _locked(out):  # a build beside another one is refused
@@ -450,7 +441,7 @@ def test_stops_of_the_build_are_not_charged_and_its_workers_die_with_it(built, c
 
 def test_bad_inputs_fail_alone_with_their_reason(built, tiny_tree, tmp_path):
     names = ("003-1-1-1-1", "003-1-2-1-1", "003-1-3-1-1", "003-1-3-2-1")
-    raw = _small_raw(tiny_tree, tmp_path / "raw", names)
+    raw = siw_tree.link_videos(tiny_tree, tmp_path / "raw", names)
     # a faststart MOV cut in half: its index lists every frame, half of them decode
     live = next(raw.rglob("003-1-1-1-1.mov"))
     data = live.read_bytes()
