@@ -60,7 +60,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from fasprep.build import BuildConfig, build, format_result
 from fasprep.datasets.cross import format_cross, write_cross
-from fasprep.io import atomic_path
+from fasprep.io import DEFAULT_PRESET, atomic_path
 
 from .evaluate import evaluate_checkpoint, format_evaluation, write_evaluation
 from .report import tables
@@ -136,7 +136,7 @@ def _make_mock(raw: Path, name: str, spec: dict, *, progress: bool) -> None:
     mock_tree.make_tree(adapter, raw, codes, faces=faces, seconds=spec.get("seconds", 8.0),
                         attack_seconds=spec.get("attack_seconds"),
                         size=tuple(spec.get("size", mock_tree.MOCK_SIZE.get(name, (640, 360)))),
-                        rotation_deg=rotation, seed=spec.get("seed", 0), preset=spec.get("preset", "fast"),
+                        rotation_deg=rotation, seed=spec.get("seed", 0), preset=spec.get("preset", DEFAULT_PRESET),
                         progress=progress)
 
 

@@ -289,15 +289,21 @@ def usable_cores() -> int:
 #: x264 presets :func:`write_video` accepts, slowest first.
 X264_PRESETS = ("veryslow", "slower", "slow", "medium", "fast", "faster", "veryfast", "superfast", "ultrafast")
 
+#: :func:`write_video`'s x264 preset and constant rate factor: SiW-like bits per pixel (see there).
+DEFAULT_PRESET, DEFAULT_CRF = "fast", 15
 
-def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15, rotation_deg: int = 0,
-                preset: str = "fast") -> int:
+
+def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = DEFAULT_CRF, rotation_deg: int = 0,
+                preset: str = DEFAULT_PRESET) -> int:
     """Encode RGB frames to an H.264 MP4, atomically.
 
     Uses PyAV's FFmpeg (libx264; OpenCV's wheels carry no H.264 encoder). The default quality,
-    CRF 15 with ``tune=grain``, spends about 0.4 bits per pixel, the rate of SiW's camera files
-    (27 Mbit/s at 1080p30); lower-rate encoders erase the sub-grey-level colour changes that
-    rPPG measures.
+    preset ``"fast"`` at CRF 15 with ``tune=grain``, spends about 0.4-0.6 bits per pixel on the
+    generated face videos, the rate of SiW's camera files (27 Mbit/s at 1080p30: 0.43); lower-rate
+    encoders erase the sub-grey-level colour changes that rPPG measures. ``"veryfast"`` at CRF 16
+    spends the same bits at 0.4x the CPU time but keeps less of the pulse: on the suite's rPPG
+    videos it lowered CHROM's SNR by 2-5 dB and moved 5 heart-rate and SNR checks past their
+    margins (``python benchmarks/synth.py`` times the presets).
 
     Parameters
     ----------
@@ -313,11 +319,9 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = 15, r
         phone filming in portrait does: a reader that honours the container shows ``frames``;
         :attr:`VideoInfo.rotation_deg` reads this value back (clockwise degrees).
     preset : str, one of :data:`X264_PRESETS`
-        x264's speed/compression trade-off at the same CRF. ``"ultrafast"`` encodes about 4x
-        faster than the default ``"fast"`` and, compressing less, spends about 3x the bits
-        (640x360 live mock frames, 2 cores: 4.6 against 18.7 ms per frame, 1.40 against 0.44
-        bits per pixel; ``python benchmarks/synth.py --frames 150``): for test trees where
-        encoding time matters more than SiW-like files.
+        x264's speed/compression trade-off at the same CRF. ``"ultrafast"`` encodes a few times
+        faster than the default and, compressing less, spends about 3x the bits: for test
+        trees where encoding time matters more than SiW-like files.
 
     Returns
     -------

@@ -38,7 +38,7 @@ import numpy as np
 from ..datasets import Dataset, get_dataset
 from ..datasets.siw import parse_siw_name
 from ..errors import DatasetLayoutError, InputError
-from ..io import atomic_path, turn_frame, write_video
+from ..io import DEFAULT_PRESET, atomic_path, turn_frame, write_video
 from . import attacks, live
 
 #: ``pulse(video_id, n, fs) -> (pulse, hr_bpm)``: one sample per frame in [-1, 1], and the
@@ -207,7 +207,7 @@ def _medium(attack: str) -> int:
 def make_tree(dataset: str | Dataset, root: str | os.PathLike, videos: Iterable[Mapping[str, int | str]], *,
               faces: Mapping, pulse: PulseSource | None = None, seconds: float = 10.0,
               attack_seconds: float | None = None, fps: float = 30.0, size: tuple[int, int] = (640, 360),
-              rotation_deg: Callable[[Mapping], int] | int = 0, seed: int = 0, preset: str = "fast",
+              rotation_deg: Callable[[Mapping], int] | int = 0, seed: int = 0, preset: str = DEFAULT_PRESET,
               progress: bool = False) -> list[MockVideo]:
     """Write a mock tree of any adapter: videos where the adapter names them, its annotation
     beside each, and ``mock_truth.json``.
