@@ -2,8 +2,10 @@
 prediction on a video, ONNX export, recipes.
 
 The tree has 6 Train and 4 Test subjects (real face photos from tests/data; live videos
-carry a real PPG pulse, attacks are printed or replayed copies under perspective motion), 480x270
-frames built with 64-px crops and 8x8 depth maps so that a CPU trains on it in a minute.
+carry a real PPG pulse, attacks are printed or replayed copies under perspective motion), 3 s
+live videos and 2.5 s attacks (SiW Protocol 1 trains on the first 60 frames; a 77-frame clip
+fits the live videos only), 480x270 frames built with 64-px crops and 8x8 depth maps so that a
+CPU trains on it in a minute.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def shards(tmp_path_factory):
     ids = mock_video_ids(train_subjects=6, test_subjects=4)
     subjects = sorted({int(v.split("/")[2]) for v in ids})
     make_siw_tree(root / "raw", ids, faces=siw_tree.real_faces(subjects, max_height=270),
-                  pulse=siw_tree.welltory_pulse_source(seed=3), seconds=5.0, attack_seconds=2.5, size=(480, 270),
+                  pulse=siw_tree.welltory_pulse_source(seed=3), seconds=3.0, attack_seconds=2.5, size=(480, 270),
                   preset=siw_tree.PRESET, seed=3)
     result = build("siw", root / "raw", root / "shards", config=BuildConfig(crop_size=64, depth_size=8,
                                                                             depth_source="mesh"),
@@ -90,7 +92,7 @@ def test_p1_frame_limit_counts_source_frames_with_frame_stride(shards, tmp_path)
                                                                frame_stride=3), workers=2, progress=False, scan=scan)
     assert result.n_failed == 0
     ds = ClipDataset(out, "siw-p1", "train", clip_frames=5, stride=2, clips_per_video=40, seed=0)
-    assert {v.n_frames for v in ds.videos} == {20}  # 150 and 75 frames stored 50 and 25: the limit is 20
+    assert {v.n_frames for v in ds.videos} == {20}  # 90 and 75 frames stored 30 and 25: the limit is 20
     last = 0
     for i in range(len(ds)):
         v, start = ds.index[i]
@@ -103,14 +105,15 @@ def test_p1_frame_limit_counts_source_frames_with_frame_stride(shards, tmp_path)
 
 
 def _cfg(shards, **kw):
-    base = dict(shards=str(shards), protocol="siw-p1", epochs=3, batch_size=8, clips_per_video=6, width=0.125,
+    base = dict(shards=str(shards), protocol="siw-p1", epochs=2, batch_size=8, clips_per_video=6, width=0.125,
                 num_workers=0, lr=1e-3, seed=0)
     return TrainConfig(**{**base, **kw})
 
 
 @pytest.fixture(scope="session")
 def trained(shards, tmp_path_factory):
-    """The auxiliary model and the binary baseline trained 3 epochs on siw-p1, each evaluated."""
+    """The auxiliary model and the binary baseline trained 2 epochs on siw-p1, each evaluated
+    (ACER 0 for both with seeds 0, 1 and 2 on this build; the checks below allow 0.10 and 0.25)."""
     root = tmp_path_factory.mktemp("trained")
     out = {}
     for supervision in ("auxiliary", "binary"):
@@ -128,8 +131,8 @@ def test_auxiliary_model_separates_held_out_subjects(trained):
         run, last, result = trained[supervision]
         results.append(result)
         assert (run / "log.csv").is_file() and (run / "curves.png").is_file()
-        assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2, 3]
-        assert (run / "eval-siw-p1-test-epoch003.json").is_file()
+        assert [row["epoch"] for row in json.loads((run / "log.json").read_text())] == [1, 2]
+        assert (run / "eval-siw-p1-test-epoch002.json").is_file()
     aux, binary = results
     print("\n" + protocol_table(results))
     # the held-out Test subjects: ACER at the EER threshold of the test scores (SiW has no dev split)
@@ -155,7 +158,7 @@ def test_auxiliary_model_separates_held_out_subjects(trained):
 def test_checkpoint_loads_with_weights_only(trained):
     _, last, _ = trained["auxiliary"]
     state = torch.load(last, weights_only=True)  # plain tensors and values: no code runs
-    assert state["epoch"] == 3 and state["config"]["supervision"] == "auxiliary"
+    assert state["epoch"] == 2 and state["config"]["supervision"] == "auxiliary"
     assert state["build"]["crop_size"] == 64 and torch.is_tensor(state["rng"]["torch"])
 
 
@@ -176,7 +179,7 @@ def test_predict_decides_on_a_live_and_an_attack_video(shards, trained, tmp_path
         assert res.returncode == 0, res.stderr
         p = json.loads(res.stdout)
         assert p["decision"] == expected, p
-        assert p["threshold"] == t and "eval-siw-p1-test-epoch003.json" in p["threshold_from"]
+        assert p["threshold"] == t and "eval-siw-p1-test-epoch002.json" in p["threshold_from"]
         assert p["face_frames"] > 0.9 * p["frames"] and p["clips"] == 10
     bad = subprocess.run(cli + [str(tmp_path / "missing.mov")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "missing.mov" in bad.stderr and bad.stderr.count("\n") == 1
