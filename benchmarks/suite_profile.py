@@ -10,7 +10,9 @@ Then prints the suite's wall and CPU time and, per temporary folder of the tests
 test that made the videos) and kind, the seconds, videos, frames and ms per frame, largest first,
 with the share of the suite's CPU time that making and labelling took. Seconds are each process's
 wall time while the suite keeps every core busy: a measure of where the time goes, not of
-per-frame speed (``benchmarks/synth.py``, ``benchmarks/build.py`` measure that).
+per-frame speed (``benchmarks/synth.py``, ``benchmarks/build.py`` measure that). Processes of
+the fault-injection cases, which put a ``sitecustomize`` of their own first on PYTHONPATH, are
+not timed.
 """
 
 from __future__ import annotations
