@@ -331,9 +331,9 @@ def test_a_dying_worker_is_retried_then_recorded(mock_tree, sfm_dir, tmp_path):
     (hook / "sitecustomize.py").write_text(CRASHER)
     records = get_dataset(mock_tree.dataset).scan(mock_tree.root).records
     victim = [r.video_id for r in records if r.label == "replay"][-1]
-    # the victim and one live and one print video beside it (the machinery is per video)
-    keep = {victim, next(r.video_id for r in records if r.label == "live"),
-            next(r.video_id for r in records if r.label == "print")}
+    # the victim and one print video beside it (the machinery is per video; a 3 s attack, not an
+    # 8 s live video, to keep the case short)
+    keep = {victim, next(r.video_id for r in records if r.label == "print")}
     raw = siw_tree.link_videos(mock_tree.root, tmp_path / "raw", {v.rsplit("/", 1)[1] for v in keep})
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
                FASPREP_TEST_CRASH=victim)
