@@ -69,7 +69,7 @@ def main() -> None:
     print(f"\n{'x264 preset, CRF':<22}{'CPU/frame':>12}{'wall/frame':>12}{'bits/pixel':>12}{'x CPU':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         base = None
-        for preset, crf, note in ((DEFAULT_PRESET, DEFAULT_CRF, " (default)"), ("veryfast", DEFAULT_CRF + 1, ""),
+        for preset, crf, note in ((DEFAULT_PRESET, DEFAULT_CRF, " (default)"), ("veryfast", 16, ""),
                                   ("ultrafast", DEFAULT_CRF, "")):
             path = Path(tmp) / f"{preset}.mp4"
             c0, t0 = time.process_time(), time.perf_counter()

@@ -28,6 +28,7 @@ import pytest
 import siw_tree
 from build_content import assert_same_content as _assert_same_content
 from build_content import content as _content
+from cli_run import fasprep_cli
 from sfm import DEPTH_SOURCE, SFM_DIR, build_cli_args
 
 from fasprep import shards
@@ -106,12 +107,6 @@ def mock_tree(request, tmp_path_factory):
         codes = folder_codes(["alice"], labels=("live", "print")) + folder_codes(["bob"], labels=("live", "replay"))
         make_tree(dataset, root, codes, faces=_faces(["alice", "bob"]), size=MOCK_SIZE[dataset], **kw)
     return Tree(dataset, root)
-
-
-def fasprep_cli(*args, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    """``python -m fasprep ARGS``, its output captured as text."""
-    return subprocess.run([sys.executable, "-m", "fasprep", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, **kw)
 
 
 def on(*datasets):
@@ -253,7 +248,7 @@ def test_killed_build_resumes_to_the_same_content(mock_tree, reference, sfm_dir,
     assert f"{mock_tree.n - done_before} processed now, {done_before} done before" in resumed.stdout
     _assert_same_content(_content(reference[0]), _content(out))
     assert not list(out.rglob(".*.tmp*"))  # no temp files left behind
-    assert subprocess.run([sys.executable, "-m", "fasprep", "verify", str(out)]).returncode == 0
+    assert fasprep_cli("verify", out).returncode == 0
 
 
 @on("folder")
@@ -296,7 +291,7 @@ def test_a_failing_video_is_recorded_and_the_rest_go_on(mock_tree, sfm_dir, tmp_
     assert any(noface_id in f and "no face" in f for f in failures)
     manifest = json.loads((out / "manifest.json").read_text())
     assert sum(r["status"] == "ok" for r in manifest["videos"].values()) == 1
-    assert subprocess.run([sys.executable, "-m", "fasprep", "verify", str(out)], capture_output=True).returncode == 0
+    assert fasprep_cli("verify", out).returncode == 0
     # fixed input + --redo-failed: retried, now built
     noface.unlink()
     os.symlink(keep[0], noface)
@@ -349,7 +344,7 @@ def test_a_dying_worker_is_retried_then_recorded(mock_tree, sfm_dir, tmp_path):
     assert "died 3 times" in manifest["videos"][victim]["error"]
     n = len(keep)
     assert len(manifest["videos"]) == n and sum(r["status"] == "ok" for r in manifest["videos"].values()) == n - 1
-    assert subprocess.run([sys.executable, "-m", "fasprep", "verify", str(out)], capture_output=True).returncode == 0
+    assert fasprep_cli("verify", out).returncode == 0
     # without the crash, --redo-failed builds it
     again = subprocess.run([*cmd, "--redo-failed"], capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and f"1 processed now, {n - 1} done before" in again.stdout

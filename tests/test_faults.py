@@ -27,6 +27,7 @@ import h5py
 import pytest
 import siw_tree
 from build_content import assert_same_content, content
+from cli_run import fasprep_cli
 
 from fasprep import shards
 from fasprep.build import BuildConfig, _locked, build
@@ -143,10 +144,6 @@ def copy_build(built: Path, dest: Path, *, parts: bool = False) -> Path:
     return dest
 
 
-def cli(*args, env: dict | None = None, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fasprep", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kw)
-
 
 def hook_env(tmp_path: Path, code: str, **extra) -> dict:
     hook = tmp_path / "hook"
@@ -172,7 +169,7 @@ def assert_converged(out: Path, clean: dict) -> None:
 def test_a_kill_at_any_switch_of_a_repack_loses_nothing(built, clean_content, tiny_tree, tmp_path, kill):
     out = copy_build(built, tmp_path / "out")
     # --shard-size 1: one shard per video, 8 new shards to switch to (11 renames in all)
-    proc = cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1",
+    proc = fasprep_cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1",
                env=hook_env(tmp_path, KILLER, FASPREP_TEST_KILL=kill))
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     # At the instant of the kill the build is consistent: the old one or the new one, complete.
@@ -188,7 +185,7 @@ def test_a_kill_during_the_first_pack_loses_nothing(built, clean_content, tiny_t
     out = copy_build(built, tmp_path / "out", parts=True)
     for p in [out / "manifest.json", out / "failures.csv", out / shards.CHECKS_FILE, *(out / "shards").glob("*")]:
         p.unlink()
-    proc = cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1",
+    proc = fasprep_cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1",
                env=hook_env(tmp_path, KILLER, FASPREP_TEST_KILL=f"replace+rename:{n}"))
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     again = build("siw", tiny_tree, out, config=CONFIG, progress=False)
@@ -227,11 +224,11 @@ def test_damaged_shards_are_found_and_their_videos_rebuilt(built, clean_content,
 def test_a_lost_manifest_or_lost_markers_are_recovered_from_the_shards(built, clean_content, tiny_tree, tmp_path):
     out = copy_build(built, tmp_path / "out")
     (out / "manifest.json").unlink()
-    res = cli("verify", out, "--repair")
+    res = fasprep_cli("verify", out, "--repair")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "recovered" in res.stdout and "8 video(s)" in res.stdout
     assert_same_content(clean_content, content(out))
-    assert cli("verify", out, "--repair").returncode == 0  # a sound build: nothing to repair
+    assert fasprep_cli("verify", out, "--repair").returncode == 0  # a sound build: nothing to repair
     # the markers lost too (parts/ deleted), then the manifest: a re-run redoes nothing
     shutil.rmtree(out / "parts")
     assert build("siw", tiny_tree, out, config=CONFIG, progress=False).n_processed == 0
@@ -274,25 +271,25 @@ def test_a_full_disk_stops_the_build_with_one_line_and_the_rerun_finishes(built,
         env = None if disk else hook_env(tmp_path, NO_ROOM)
         out = (disk or tmp_path) / "out"
         # while writing parts (2 workers; a video's part outgrows the disk)
-        proc = cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--workers", "2", env=env)
+        proc = fasprep_cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--workers", "2", env=env)
         assert_one_line(proc, str(out), "No space left on device")
         assert not list(out.rglob(".*.tmp*"))
         if disk:
             resize(disk, 64 << 10)
-        again = cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--workers", "2")
+        again = fasprep_cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--workers", "2")
         assert again.returncode == 0, again.stderr[-2000:]
         assert_converged(out, clean_content)
         # while packing: the previous build stays whole
         used_kb = shutil.disk_usage(out).used // 1024
         if disk:
             resize(disk, used_kb + 1024)
-        proc = cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1", env=env)
+        proc = fasprep_cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1", env=env)
         assert_one_line(proc, str(out / "shards"), "No space left on device")
         assert not list(out.rglob(".*.tmp*"))
         assert_converged(out, clean_content)
         if disk:
             resize(disk, 64 << 10)
-        assert cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1").returncode == 0
+        assert fasprep_cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1").returncode == 0
         assert_converged(out, clean_content)
 
 
@@ -306,7 +303,7 @@ def test_read_only_and_unreadable_paths_are_one_line(built, tiny_tree, tmp_path)
         else:
             for p in [out, *out.rglob("*")]:
                 p.chmod(p.stat().st_mode & ~0o222)
-        proc = cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1")
+        proc = fasprep_cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1")
         assert_one_line(proc, str(out), "Read-only file system" if disk else "Permission denied")
         if disk:
             resize(disk, 64 << 10, "rw")
@@ -319,7 +316,7 @@ def test_read_only_and_unreadable_paths_are_one_line(built, tiny_tree, tmp_path)
         shutil.copytree(tiny_tree, raw)
         (raw / "Train" / "spoof").chmod(0)
         try:
-            proc = cli("build-siw", raw, tmp_path / "out2", *CLI_OPTIONS)
+            proc = fasprep_cli("build-siw", raw, tmp_path / "out2", *CLI_OPTIONS)
             assert_one_line(proc, "spoof", "Permission denied")
         finally:
             (raw / "Train" / "spoof").chmod(0o755)
@@ -403,7 +400,7 @@ def test_stops_of_the_build_are_not_charged_and_its_workers_die_with_it(built, c
     out = tmp_path / "out"
     log = tmp_path / "build.log"
     with _locked(out):  # a build beside another one is refused
-        assert_one_line(cli("build-siw", raw, out, *CLI_OPTIONS), "another build is writing")
+        assert_one_line(fasprep_cli("build-siw", raw, out, *CLI_OPTIONS), "another build is writing")
     # Ctrl-C (SIGINT to the process group): exit 130, one line
     proc = _start(raw, out, log)
     workers = _wait_started(out, proc)
@@ -428,7 +425,7 @@ def test_stops_of_the_build_are_not_charged_and_its_workers_die_with_it(built, c
         proc.wait(timeout=60)
         assert _gone(workers)
     # four stops while videos were in flight: none is charged to a video
-    final = cli("build-siw", raw, out, *CLI_OPTIONS, "--workers", "2")
+    final = fasprep_cli("build-siw", raw, out, *CLI_OPTIONS, "--workers", "2")
     assert final.returncode == 0, final.stderr[-2000:]
     manifest = shards.read_manifest(out)
     assert all(r["status"] == "ok" for r in manifest["videos"].values())
@@ -452,7 +449,7 @@ def test_bad_inputs_fail_alone_with_their_reason(built, tiny_tree, tmp_path):
     face.unlink()
     face.write_bytes(b"\x00\xffnot boxes\n" * 3)
     out = tmp_path / "out"
-    proc = cli("build-siw", raw, out, *CLI_OPTIONS, env=hook_env(tmp_path, FAILER))
+    proc = fasprep_cli("build-siw", raw, out, *CLI_OPTIONS, env=hook_env(tmp_path, FAILER))
     assert proc.returncode == 3, proc.stderr[-2000:]
     failures = (out / "failures.csv").read_text()
     assert "003-1-1-1-1" in failures and "truncated" in failures and "decoded only" in failures
@@ -462,12 +459,12 @@ def test_bad_inputs_fail_alone_with_their_reason(built, tiny_tree, tmp_path):
     manifest = shards.read_manifest(out)
     garbage = next(r for v, r in manifest["videos"].items() if v.endswith("003-1-2-1-1"))
     assert garbage["status"] == "ok" and any(".face" in w for w in garbage["warnings"])
-    info = cli("info", out, "--failures")
+    info = fasprep_cli("info", out, "--failures")
     assert info.returncode == 0 and "2 failed video(s)" in info.stdout
     assert "Traceback (most recent call last)" in info.stdout and "label_video" in info.stdout
-    assert "truncated" in cli("info", out).stdout
+    assert "truncated" in fasprep_cli("info", out).stdout
     # --redo-failed with the bug gone builds the stage's victim; the truncated file stays failed
-    again = cli("build-siw", raw, out, *CLI_OPTIONS, "--redo-failed")
+    again = fasprep_cli("build-siw", raw, out, *CLI_OPTIONS, "--redo-failed")
     assert again.returncode == 3 and "2 processed now" in again.stdout
     assert [v for v, r in shards.read_manifest(out)["videos"].items() if r["status"] != "ok"] == \
         [v for v in manifest["videos"] if v.endswith("003-1-1-1-1")]
