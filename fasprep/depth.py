@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize
 
-from .errors import InputError, ModelAssetError
+from .eos_files import read_blendshapes, read_shape_model
+from .errors import InputError
 from .models import find_sfm
 
 # iBUG jaw rows (0-based) that eos treats as contour points, per side of the subject.
@@ -64,15 +65,9 @@ class FaceModel:
 
 @functools.lru_cache(maxsize=4)
 def _load_sfm_cached(folder: str) -> FaceModel:
-    import eos
-
     root = Path(folder)
-    try:
-        model = eos.morphablemodel.load_model(str(root / "sfm_shape_3448.bin"))
-        blendshapes = eos.morphablemodel.load_blendshapes(str(root / "expression_blendshapes_3448.bin"))
-    except RuntimeError as exc:
-        raise ModelAssetError(f"{root}: cannot load the Surrey Face Model ({exc})") from exc
-    shape = model.get_shape_model()
+    shape = read_shape_model(root / "sfm_shape_3448.bin")
+    blendshapes = read_blendshapes(root / "expression_blendshapes_3448.bin")
     mapping = {}
     for line in (root / "ibug_to_sfm.txt").read_text().splitlines():
         m = re.match(r"\s*(\d+)\s*=\s*(\d+)", line)
@@ -80,10 +75,10 @@ def _load_sfm_cached(folder: str) -> FaceModel:
             mapping[int(m.group(1))] = int(m.group(2))
     contours = json.loads((root / "sfm_model_contours.json").read_text())["model_contour"]
     return FaceModel(
-        mean=np.asarray(shape.get_mean(), np.float64).reshape(-1, 3),
-        identity=np.asarray(shape.get_rescaled_pca_basis(), np.float64),
-        expression=np.stack([np.asarray(b.deformation, np.float64) for b in blendshapes], axis=1),
-        triangles=np.asarray(shape.get_triangle_list(), np.int32),
+        mean=shape.mean.astype(np.float64).reshape(-1, 3),
+        identity=shape.rescaled_basis.astype(np.float64),
+        expression=np.stack([d.astype(np.float64) for _, d in blendshapes], axis=1),
+        triangles=shape.triangles,
         landmark_vertex=np.array([mapping.get(k, -1) if k < 61 else -1 for k in range(1, 69)]),
         contour_right=np.asarray(contours["right_contour"]),
         contour_left=np.asarray(contours["left_contour"]),
