@@ -75,7 +75,7 @@ from .shards import (
 log = logging.getLogger(__name__)
 
 #: Bump when the labels computed for the same config change; older parts are then redone.
-LABEL_VERSION = 2
+LABEL_VERSION = 3
 #: Deaths of a worker process under a video, seen by the build, before it is recorded as failed.
 MAX_ATTEMPTS = 3
 BACKENDS = ("loky", "dask")
@@ -180,7 +180,7 @@ def label_video(record: VideoRecord, writer: PartWriter, *, config: BuildConfig,
     rgb, kept_lm, kept_box, kept_index = [], [], [], []
     last_box = None
     frame_wh = None
-    with FaceTracker(select=config.face_select) as tracker:
+    with FaceTracker(select=config.face_select, fps=info.fps) as tracker:
         # FFmpeg single-threaded, in this thread when the task has one core (as many workers as
         # cores: the fastest in total, and workers scale linearly), else in a thread of its own.
         for t, frame in enumerate(iter_frames(record.path, prefetch=2 if decode_thread else 0, threads=1,

@@ -289,9 +289,10 @@ def depth_labels(path: str | os.PathLike, *, source: str = "sfm", size: int = 32
         frames, n_est = [read_image(path)], 1
         tracker_kw = {"static_image": True}
     else:
-        n_est = probe_video(path).n_frames
+        info = probe_video(path)
+        n_est = info.n_frames
         frames = iter_frames(path)
-        tracker_kw = {}
+        tracker_kw = {"fps": info.fps}
     wanted = set(np.round(np.linspace(0, max(n_est - 1, 0), keep_frames)).astype(int)) if n_est else {0}
     landmarks, crops, frame_wh = [], {}, None
     with FaceTracker(**tracker_kw) as tracker:

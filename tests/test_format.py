@@ -111,9 +111,9 @@ def test_siw_build_content_is_unchanged_apart_from_the_new_attributes(tmp_path):
     result = build("siw", raw, out, config=BuildConfig(**V1_CONFIG), progress=False)
     assert result.n_ok == 2
     old, new = shards.read_manifest(V1_BUILD), shards.read_manifest(out)
-    # the labels of label version 2 (per-video depth scale, quality gate, harmonic-robust HR) give
-    # another config hash; everything else is compared below
-    assert new["version"] == 2 and new["label_version"] == 2 and old.get("label_version", 1) == 1
+    # the labels of label versions 2 (per-video depth scale, quality gate, harmonic-robust HR) and
+    # 3 (MediaPipe's Tasks API Face Landmarker) give another config hash; the rest is compared below
+    assert new["version"] == 2 and new["label_version"] == 3 and old.get("label_version", 1) == 1
     for name in ("siw-p1/train.csv", "siw-p1/test.csv", "siw-p3-1/train.csv", "siw-p2-2/test.csv"):
         assert (out / "protocols" / name).read_text() == (V1_BUILD / "protocols" / name).read_text()
     assert shards.verify(out) == ([], [])
@@ -121,7 +121,9 @@ def test_siw_build_content_is_unchanged_apart_from_the_new_attributes(tmp_path):
         o, n = old["videos"][vid], new["videos"][vid]
         assert {k: o[k] for k in o if k not in ("hr_bpm", "snr_db", "shard", "bytes", "warnings")} == \
             {k: n[k] for k in o if k not in ("hr_bpm", "snr_db", "shard", "bytes", "warnings")}
-        assert abs(n["snr_db"] - o["snr_db"]) < 0.5  # the HR estimate of label version 2 (2.4 s clip: unreliable)
+        # No pulse in this 2.4 s clip: its SNR is noise, which label version 3's tracker (another
+        # skin region, frame by frame) draws anew (-4.0 dB in version 1, -9.2 now); it stays low.
+        assert n["snr_db"] < 0 and o["snr_db"] < 0
         assert (n["split"], n["subject"], n["attack"]) == ("Train", 3, "live" if "live" in vid else "print-1")
         with shards.open_video(V1_BUILD, vid, old) as a, shards.open_video(out, vid, new) as b:
             assert set(a) == set(b)
@@ -135,20 +137,26 @@ def test_siw_build_content_is_unchanged_apart_from_the_new_attributes(tmp_path):
                     assert value == b.attrs[key], (vid, key)
             assert set(b.attrs) - set(a.attrs) == {"dataset", "split", "attack", "codes", "type", "rotation_deg",
                                                    "hr_reliable", "rejected_frames"}
-            # same labels: decoded crops within JPEG noise, arrays within float tolerance
+            # The same labels as far as label version 3 allows: its tracker (MediaPipe's Tasks API)
+            # puts the landmarks 0.8 px apart on average (worst 3.7 px) on this 640x360 clip, which
+            # moves the crops (mean 5.1 grey levels apart at 64 px) and the NRR grid (2 % of its
+            # range); the clip has no pulse, so its rPPG trace is noise drawn anew. Measured
+            # values in brackets; bounds with margin.
             fa, fb = _decoded(a), _decoded(b)
-            assert fa.shape == fb.shape and np.abs(fa - fb).mean() < 2.0, vid
+            assert fa.shape == fb.shape and np.abs(fa - fb).mean() < 8.0, vid  # [5.1]
             ok = a["face_ok"][:]
             assert np.array_equal(ok, b["face_ok"][:]) and np.array_equal(a["frame_index"][:], b["frame_index"][:])
-            for name in ("depth_mask", "nrr_grid", "box", "rppg", "rppg_fft"):
+            for name, bound in (("depth_mask", 0.02), ("nrr_grid", 0.04), ("box", 0.01)):  # [0.004, 0.020, 0.002]
                 x, y = a[name][:].astype(float), b[name][:].astype(float)
-                assert np.nanmean(np.abs(x - y)) <= 0.02 * max(np.nanmax(np.abs(x)), 1e-6), (vid, name)
-            # depth: label version 2 scales it per video, not per frame: the same shape (r measured 0.996)
+                assert np.nanmean(np.abs(x - y)) <= bound * max(np.nanmax(np.abs(x)), 1e-6), (vid, name)
+            assert a["rppg"].shape == b["rppg"].shape and a["rppg_fft"].shape == b["rppg_fft"].shape
+            # depth: per video, not per frame, since version 2; version 3's landmarks: r measured 0.952
             x, y = a["depth"][:].astype(float), b["depth"][:].astype(float)
             if x.any():
                 inside = a["depth_mask"][:]
-                assert np.corrcoef(x[inside], y[inside])[0, 1] > 0.97, vid
+                assert np.corrcoef(x[inside], y[inside])[0, 1] > 0.9, vid
             else:
                 assert not y.any(), vid
-            np.testing.assert_allclose(a["landmarks"][:][ok], b["landmarks"][:][ok], atol=1.5, err_msg=vid)
+            lm_a, lm_b = a["landmarks"][:][ok], b["landmarks"][:][ok]
+            assert np.abs(lm_a - lm_b).mean() < 1.5 and np.abs(lm_a - lm_b).max() < 6, vid  # [0.76, 3.7] px
     assert cv2 is not None

@@ -88,7 +88,7 @@ def test_models_where_cli(tmp_path):
 
 
 def test_missing_mediapipe_is_one_line_with_the_install_command(tmp_path):
-    """A machine without MediaPipe (it is installed apart, README): the CLI says how to install it."""
+    """A machine without MediaPipe: the CLI says how to install it."""
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text(
@@ -105,4 +105,4 @@ def test_missing_mediapipe_is_one_line_with_the_install_command(tmp_path):
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().splitlines() == [
         f"fasprep: error: MediaPipe (face tracking) is not installed: run `{models.MEDIAPIPE_INSTALL}` "
-        "(without its dependencies: see README, Install)"]
+        "(see README, Install)"]
