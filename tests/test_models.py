@@ -106,3 +106,20 @@ def test_missing_mediapipe_is_one_line_with_the_install_command(tmp_path):
     assert res.stderr.strip().splitlines() == [
         f"fasprep: error: MediaPipe (face tracking) is not installed: run `{models.MEDIAPIPE_INSTALL}` "
         "(see README, Install)"]
+
+
+def test_mediapipe_models_ship_checked_and_a_missing_or_changed_one_is_one_clear_error(monkeypatch):
+    """The face tracker's models come from the package (nothing downloaded), checked against
+    their sha256; a missing or altered file says to reinstall."""
+    import hashlib
+
+    for name, digest in models.MEDIAPIPE_FILES.items():
+        assert hashlib.sha256(models.mediapipe_model(name)).hexdigest() == digest
+    monkeypatch.setitem(models.MEDIAPIPE_FILES, "face_landmarker.task", "0" * 64)
+    with pytest.raises(ModelAssetError, match=r"face_landmarker\.task: sha256 mismatch .*reinstall fasprep"):
+        models.mediapipe_model("face_landmarker.task")
+    monkeypatch.setitem(models.MEDIAPIPE_FILES, "gone.task", "0" * 64)
+    with pytest.raises(ModelAssetError, match=r"gone\.task: MediaPipe model missing from the fasprep package"):
+        models.mediapipe_model("gone.task")
+    with pytest.raises(ModelAssetError, match="not a MediaPipe model fasprep ships"):
+        models.mediapipe_model("pose_landmarker.task")
