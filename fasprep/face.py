@@ -87,8 +87,8 @@ class FaceTracker:
     the frame size. When there is no face to follow, in this order until a face is found: the
     mesh in a caller's prior box (a dataset's face box); MediaPipe's short-range face detector
     (BlazeFace, ``blaze_face_short_range.tflite``) on the whole frame (faces within ~2 m, also
-    three-quarter views); the same detector on overlapping half-size tiles of the frame, each
-    seen at twice the scale (faces too small in the frame for the whole-frame pass: people
+    three-quarter views); the same detector on overlapping square tiles of the frame's shorter
+    side, then of half that (faces too small in the frame for the whole-frame pass: people
     further away); each detection is then confirmed by the mesh in its box.
 
     Several faces: the detection overlapping the prior box most, else per ``select`` the
@@ -150,32 +150,33 @@ class FaceTracker:
             self._meshes = [landmarker(vision.RunningMode.IMAGE)]
             if not static_image:
                 self._meshes.insert(0, landmarker(vision.RunningMode.VIDEO))
-            detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
+            self._detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
                 base_options=BaseOptions(model_asset_buffer=mediapipe_model("blaze_face_short_range.tflite")),
                 running_mode=vision.RunningMode.IMAGE, min_detection_confidence=min_detection_confidence))
         # The detector sees a frame shrunk to 128 x 128 pixels, letterboxed: it finds faces of
         # about a quarter of the frame's longer side and more. Where the whole frame has none,
         # it looks at square tiles of the frame's shorter side, then of half that (each with half
-        # a tile of overlap), where a smaller face fills more of what it sees.
-        self._detectors = [(detector, None), (detector, 1.0), (detector, 0.5)]
+        # a tile of overlap), where a smaller face fills more of what it sees. One pass each:
+        # the tile side over the shorter side (None: the whole frame).
+        self._passes = (None, 1.0, 0.5)
 
     def _image(self, rgb: np.ndarray):
         return self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb, np.uint8))
 
-    def _detect_in(self, detector, rgb: np.ndarray, offset=(0.0, 0.0), scale: float = 1.0):
+    def _detect_in(self, rgb: np.ndarray, offset=(0.0, 0.0)) -> list[tuple[np.ndarray, float]]:
         with _native_stderr_silenced():
-            result = detector.detect(self._image(rgb))
+            result = self._detector.detect(self._image(rgb))
         out = []
         for d in result.detections or []:
             bb = d.bounding_box
             box = np.array([bb.origin_x, bb.origin_y, bb.origin_x + bb.width, bb.origin_y + bb.height], np.float64)
-            out.append((box / scale + np.r_[offset, offset], float(d.categories[0].score)))
+            out.append((box + np.r_[offset, offset], float(d.categories[0].score)))
         return out
 
-    def _run(self, detector, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        detector, tile = detector
+    def _run(self, tile: float | None, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """One detector pass (:attr:`_passes`) over a frame."""
         if tile is None:
-            return self._detect_in(detector, frame)
+            return self._detect_in(frame)
         h, w = frame.shape[:2]
         side = int(min(h, w) * tile)
         if side < 32 or (tile == 1.0 and h == w):
@@ -183,8 +184,7 @@ class FaceTracker:
         found = []
         for y in _tile_starts(h, side):
             for x in _tile_starts(w, side):
-                found += [(box, score) for box, score in self._detect_in(detector, frame[y:y + side, x:x + side],
-                                                                         offset=(x, y))
+                found += [(box, score) for box, score in self._detect_in(frame[y:y + side, x:x + side], (x, y))
                           if score >= TILE_MIN_SCORE]
         # A face where tiles overlap is found twice: keep the more confident of overlapping boxes.
         kept: list[tuple[np.ndarray, float]] = []
@@ -200,8 +200,8 @@ class FaceTracker:
         -------
         list of (box, score): box np.ndarray (4,) float64 x1, y1, x2, y2 in pixels; score in [0, 1].
         """
-        for detector in self._detectors:
-            found = self._run(detector, frame)
+        for tile in self._passes:
+            found = self._run(tile, frame)
             if found:
                 return found
         return []
@@ -224,16 +224,16 @@ class FaceTracker:
         return boxes[best]
 
     def detect(self, frame: np.ndarray, *, prior_box=None) -> Iterator[np.ndarray]:
-        """Boxes of the face to follow in a whole frame, one per detector that finds any
-        (short range, then full range); see the class notes on several faces.
+        """Boxes of the face to follow in a whole frame, one per detector pass that finds any
+        (the whole frame, then its tiles); see the class notes on several faces.
 
         Yields
         ------
         np.ndarray, shape (4,), float64: x1, y1, x2, y2 in pixels.
         """
         prior = None if prior_box is None else np.asarray(prior_box, dtype=np.float64)
-        for detector in self._detectors:
-            found = self._run(detector, frame)
+        for tile in self._passes:
+            found = self._run(tile, frame)
             if found:
                 yield self._choose(found, prior)
 
@@ -300,7 +300,7 @@ class FaceTracker:
         with _native_stderr_silenced():  # the runtime logs its teardown on fd 2
             for mesh in self._meshes:
                 mesh.close()
-            self._detectors[0][0].close()
+            self._detector.close()
 
     def __enter__(self) -> "FaceTracker":
         return self
@@ -593,7 +593,8 @@ def mesh_triangles() -> np.ndarray:
     """
     from .models import import_mediapipe_vision
 
-    edges = [(c.start, c.end) for c in import_mediapipe_vision()[1].FaceLandmarksConnections.FACE_LANDMARKS_TESSELATION]
+    connections = import_mediapipe_vision()[1].FaceLandmarksConnections.FACE_LANDMARKS_TESSELATION
+    edges = [(c.start, c.end) for c in connections]
     neighbours: dict[int, set[int]] = {}
     for a, b in edges:
         neighbours.setdefault(a, set()).add(b)

@@ -14,6 +14,7 @@ release eos-py 1.5.0 was built from) and checked against the sha256 sums below.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import urllib.request
@@ -147,7 +148,8 @@ MEDIAPIPE_FILES = {
 
 
 def mediapipe_model(name: str) -> bytes:
-    """The bytes of a MediaPipe model file that fasprep ships (:data:`MEDIAPIPE_FILES`).
+    """The bytes of a MediaPipe model file that fasprep ships (:data:`MEDIAPIPE_FILES`), read
+    and checked once per process (every :class:`fasprep.face.FaceTracker` asks for them).
 
     Raises
     ------
@@ -155,17 +157,22 @@ def mediapipe_model(name: str) -> bytes:
         The file is missing from the installed package or is not the file fasprep ships
         (its sha256 differs): a broken install, the message says so.
     """
-    from importlib import resources
-
     if name not in MEDIAPIPE_FILES:
         raise ModelAssetError(f"{name}: not a MediaPipe model fasprep ships ({', '.join(MEDIAPIPE_FILES)})")
+    return _checked_model(name, MEDIAPIPE_FILES[name])
+
+
+@functools.lru_cache(maxsize=None)
+def _checked_model(name: str, sha256: str) -> bytes:
+    from importlib import resources
+
     where = resources.files("fasprep").joinpath("data", "mediapipe", name)
     try:
         data = where.read_bytes()
     except OSError as exc:
         raise ModelAssetError(f"{where}: MediaPipe model missing from the fasprep package ({exc.strerror or exc}); "
                               "reinstall fasprep") from None
-    if hashlib.sha256(data).hexdigest() != MEDIAPIPE_FILES[name]:
+    if hashlib.sha256(data).hexdigest() != sha256:
         raise ModelAssetError(f"{where}: sha256 mismatch (not the MediaPipe model fasprep ships); reinstall fasprep")
     return data
 
