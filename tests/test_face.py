@@ -15,6 +15,15 @@ def load_rgb(path):
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
+def iod_error(landmarks, reference):
+    """Per image or frame: the mean distance of ``landmarks``' 478 points from ``reference``'s,
+    in eye distances (iBUG eye centres) of ``reference``. Both (..., 478, 2+)."""
+    new, ref = (np.asarray(x, np.float64).reshape(-1, 478, np.shape(x)[-1]) for x in (landmarks, reference))
+    p68 = np.array([face.to_ibug68(x) for x in ref])
+    iod = np.linalg.norm(p68[:, 36:42, :2].mean(1) - p68[:, 42:48, :2].mean(1), axis=1)
+    return np.linalg.norm(new[..., :2] - ref[..., :2], axis=2).mean(1) / iod
+
+
 def edges(loop):
     return {frozenset(e) for e in zip(loop, loop[1:] + loop[:1])}
 
@@ -263,7 +272,7 @@ def test_no_detector_while_the_track_holds(real_data):
     calls = []
     with face.FaceTracker() as tracker:
         run = tracker._run
-        tracker._run = lambda detector, frame: (calls.append(1), run(detector, frame))[1]
+        tracker._run = lambda tile, frame: (calls.append(1), run(tile, frame))[1]
         tracked = np.array([tracker.landmarks(f) for f in frames])
     assert len(calls) == 1
     with face.FaceTracker() as tracker:
@@ -271,10 +280,7 @@ def test_no_detector_while_the_track_holds(real_data):
         for f in frames:
             tracker._box = None  # forget the face: the detector finds it again
             detected.append(tracker.landmarks(f))
-    detected = np.array(detected)
-    p68 = np.array([face.to_ibug68(x) for x in detected])
-    iod = np.linalg.norm(p68[:, 36:42, :2].mean(1) - p68[:, 42:48, :2].mean(1), axis=1)
-    error = np.linalg.norm(tracked[..., :2] - detected[..., :2], axis=2).mean(1) / iod
+    error = iod_error(tracked, np.array(detected))
     assert error.mean() < 0.015 and np.percentile(error, 90) < 0.025, (error.mean(), np.percentile(error, 90),
                                                                     error.max())
 
@@ -287,18 +293,13 @@ def test_landmarks_stay_near_the_legacy_trackers(real_data, tracker):
     frames (face_noface.mov: the first 72)."""
     ref = np.load(real_data / "landmarks" / "mediapipe_0.10.21_face_mesh.npz")
 
-    def error(new, old):  # per frame, mean over the 478 points, in eye distances
-        p68 = np.array([face.to_ibug68(x) for x in old.reshape(-1, 478, 3)])
-        iod = np.linalg.norm(p68[:, 36:42, :2].mean(1) - p68[:, 42:48, :2].mean(1), axis=1)
-        return np.linalg.norm(new.reshape(-1, 478, 3)[..., :2] - old.reshape(-1, 478, 3)[..., :2], axis=2).mean(1) / iod
-
     for name in ("astronaut.png", "silent-face/image_T1.jpg", "silent-face/image_T2.jpg", "silent-face/image_F1.jpg",
                  "silent-face/image_F2.jpg"):
-        assert error(tracker.landmarks(load_rgb(real_data / "images" / name)), ref[f"images/{name}"])[0] < 0.04, name
+        assert iod_error(tracker.landmarks(load_rgb(real_data / "images" / name)), ref[f"images/{name}"])[0] < 0.04, name
     for name in ("single_face.mp4", "face_noface.mov"):
         found = [lm for _, lm in face.track_video(real_data / "video" / name)]
         old = ref[f"video/{name}"]
         ok = np.isfinite(old[:, 0, 0])
         assert np.array_equal(ok, [x is not None for x in found]), name
-        e = error(np.array([x for x in found if x is not None]), old[ok])
+        e = iod_error(np.array([x for x in found if x is not None]), old[ok])
         assert e.mean() < 0.025 and np.percentile(e, 90) < 0.03, (name, e.mean(), np.percentile(e, 90))

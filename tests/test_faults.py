@@ -144,7 +144,6 @@ def copy_build(built: Path, dest: Path, *, parts: bool = False) -> Path:
     return dest
 
 
-
 def hook_env(tmp_path: Path, code: str, **extra) -> dict:
     hook = tmp_path / "hook"
     hook.mkdir(exist_ok=True)
@@ -170,7 +169,7 @@ def test_a_kill_at_any_switch_of_a_repack_loses_nothing(built, clean_content, ti
     out = copy_build(built, tmp_path / "out")
     # --shard-size 1: one shard per video, 8 new shards to switch to (11 renames in all)
     proc = fasprep_cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1",
-               env=hook_env(tmp_path, KILLER, FASPREP_TEST_KILL=kill))
+                       env=hook_env(tmp_path, KILLER, FASPREP_TEST_KILL=kill))
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     # At the instant of the kill the build is consistent: the old one or the new one, complete.
     assert shards.verify(out) == ([], [])
@@ -186,7 +185,7 @@ def test_a_kill_during_the_first_pack_loses_nothing(built, clean_content, tiny_t
     for p in [out / "manifest.json", out / "failures.csv", out / shards.CHECKS_FILE, *(out / "shards").glob("*")]:
         p.unlink()
     proc = fasprep_cli("build-siw", tiny_tree, out, *CLI_OPTIONS, "--shard-size", "1",
-               env=hook_env(tmp_path, KILLER, FASPREP_TEST_KILL=f"replace+rename:{n}"))
+                       env=hook_env(tmp_path, KILLER, FASPREP_TEST_KILL=f"replace+rename:{n}"))
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     again = build("siw", tiny_tree, out, config=CONFIG, progress=False)
     assert again.n_processed == 0 and again.n_ok == 8
