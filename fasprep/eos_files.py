@@ -98,8 +98,8 @@ class _Reader:
         if rows < 0 or cols < 0:
             raise self.fail(f"{what} has shape ({rows}, {cols})")
         raw = self.take(rows * cols * 4, what)
-        m = np.frombuffer(raw, "<f4").reshape(cols, rows).T.astype(np.float32)  # column-major
-        return m[:, 0].copy() if cols == 1 else np.ascontiguousarray(m)
+        m = np.frombuffer(raw, "<f4").reshape(cols, rows).T  # column-major; read-only until copied
+        return np.array(m[:, 0], np.float32) if cols == 1 else np.ascontiguousarray(m, np.float32)
 
     def array(self, dtype: str, width: int, what: str) -> np.ndarray:
         """A vector of ``std::array<T, width>``: (n, width)."""
