@@ -99,7 +99,7 @@ class _Reader:
             raise self.fail(f"{what} has shape ({rows}, {cols})")
         raw = self.take(rows * cols * 4, what)
         m = np.frombuffer(raw, "<f4").reshape(cols, rows).T  # column-major; read-only until copied
-        return np.array(m[:, 0], np.float32) if cols == 1 else np.ascontiguousarray(m, np.float32)
+        return np.array(m[:, 0] if cols == 1 else m, np.float32, order="C")  # always a writable copy
 
     def array(self, dtype: str, width: int, what: str) -> np.ndarray:
         """A vector of ``std::array<T, width>``: (n, width)."""
