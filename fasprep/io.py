@@ -291,11 +291,21 @@ X264_PRESETS = ("veryslow", "slower", "slow", "medium", "fast", "faster", "veryf
 
 #: :func:`write_video`'s x264 preset and constant rate factor: SiW-like bits per pixel (see there).
 DEFAULT_PRESET, DEFAULT_CRF = "fast", 15
+#: x264 settings that make :func:`write_video`'s output a function of its frames alone. The
+#: macroblock-tree rate control (x264's default) gave other bytes run to run for the same frames
+#: (4 distinct files in 10 encodes of one 300-frame mock video, with 1 or 2 threads; one file with
+#: it off, or with x264's assembly off), and the slices follow the thread count, which FFmpeg
+#: otherwise takes from the cores (other bytes with 1, 2 and 3 threads). Such differences moved
+#: a mock live video's heart rate from 94.9 to 52 bpm. tests/test_io.py checks both. Without the
+#: tree, CRF 15 spends 0.49 bits per pixel on a 10 s mock live video (0.30 with it), SiW's rate.
+X264_THREADS = 2
+X264_PARAMS = "mbtree=0"
 
 
 def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = DEFAULT_CRF, rotation_deg: int = 0,
                 preset: str = DEFAULT_PRESET) -> int:
-    """Encode RGB frames to an H.264 MP4, atomically.
+    """Encode RGB frames to an H.264 MP4, atomically; the same frames give the same bytes, run
+    after run, on any machine (:data:`X264_THREADS`, :data:`X264_PARAMS`).
 
     Uses PyAV's FFmpeg (libx264; OpenCV's wheels carry no H.264 encoder). The default quality,
     preset ``"fast"`` at CRF 15 with ``tune=grain``, spends about 0.4-0.6 bits per pixel on the
@@ -347,8 +357,10 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = DEFAU
                     if stream is None:
                         h, w = frame.shape[:2]
                         stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001),
-                                                options={"preset": preset, "tune": "grain", "crf": str(crf)})
+                                                options={"preset": preset, "tune": "grain", "crf": str(crf),
+                                                         "x264-params": X264_PARAMS})
                         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+                        stream.thread_count = X264_THREADS  # the same bytes on any machine
                         if turns:
                             stream.set_display_rotation((-90 * turns) % 360)  # PyAV counts counter-clockwise
                     vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, dtype=np.uint8), format="rgb24")

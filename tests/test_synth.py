@@ -305,12 +305,10 @@ def test_tree_is_deterministic(tmp_path):
         face_a = (tmp_path / "a" / f"{vid}.face").read_bytes()
         assert face_a == (tmp_path / "b" / f"{vid}.face").read_bytes()
         assert face_a != (tmp_path / "c" / f"{vid}.face").read_bytes()
-        fa, fb, fc = (np.stack(list(iter_frames(tmp_path / r / f"{vid}.mov"))).astype(np.float32) for r in "abc")
-        # The generated frames are identical, but the x264 of PyAV's wheels does not encode them
-        # bit-identically run to run (its SIMD code; with asm=0 it does): the same content within
-        # the codec's noise (measured: under 1 grey level per pixel, 0.09 in a frame's mean).
-        assert np.abs(fa - fb).mean() < 2.0 and np.abs(fa.mean(axis=(1, 2)) - fb.mean(axis=(1, 2))).max() < 0.3
-        assert np.abs(fa - fc).mean() > 3 * np.abs(fa - fb).mean()  # another seed: another video
+        # the same bytes (fasprep.io.X264_PARAMS: x264's default rate control did not give them)
+        assert (tmp_path / "a" / f"{vid}.mov").read_bytes() == (tmp_path / "b" / f"{vid}.mov").read_bytes()
+        fa, fc = (np.stack(list(iter_frames(tmp_path / r / f"{vid}.mov"))).astype(np.float32) for r in "ac")
+        assert np.abs(fa - fc).mean() > 5.0  # another seed: another video (10-15 grey levels apart)
     truth_a, truth_b = ((tmp_path / name / "mock_truth.json").read_bytes() for name in "ab")
     assert truth_a == truth_b
     assert a[0].hr_bpm != c[0].hr_bpm
@@ -379,12 +377,6 @@ def test_mock_tree_of_real_ids_faces_and_pulses(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 21: the estimator's subharmonic rule (rppg.pulse_peak_hz step 2) reads 44.6 bpm for 84: with "
-    "label version 3's landmarks the 84.3 bpm peak is the strongest by far, but a peak at 41.2 bpm holding "
-    "0.21 of its power, 1 bpm from half its rate, outweighs it once CHROM's response is divided out (the "
-    "rule's genuine fundamentals on the HR grid hold 0.39-0.77 of the harmonic's power); the legacy "
-    "tracker's trace read 85.7. Passes again when issue 21 makes the reading follow the evidence"))
 def test_real_pulse_recovered_from_mock_live_video(tmp_path):
     from siw_tree import real_faces, welltory_pulse_source
 
