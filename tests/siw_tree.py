@@ -28,11 +28,6 @@ SIW_FILES = DATA / "siw" / "siw_files.txt"
 IMAGES = DATA / "images"
 WELLTORY = DATA / "ppg" / "welltory" / "data"
 
-#: x264 preset of the trees that test the build machinery and training rather than the codec:
-#: about 4x faster to encode than the library's default, at 3x its bits per pixel
-#: (:func:`fasprep.io.write_video`). test_synth's trees and the rPPG videos keep the default.
-PRESET = "ultrafast"
-
 #: Every (type, medium) of SiW: live 1-2, print 1-2, replay 1-4.
 COMBOS = ((1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3), (3, 4))
 

@@ -40,7 +40,7 @@ def shards(tmp_path_factory):
     subjects = sorted({int(v.split("/")[2]) for v in ids})
     make_siw_tree(root / "raw", ids, faces=siw_tree.real_faces(subjects, max_height=270),
                   pulse=siw_tree.welltory_pulse_source(seed=3), seconds=3.0, attack_seconds=2.5, size=(480, 270),
-                  preset=siw_tree.PRESET, seed=3)
+                  seed=3)
     result = build("siw", root / "raw", root / "shards", config=BuildConfig(crop_size=64, depth_size=8,
                                                                             depth_source="mesh"),
                    workers=2, progress=False)

@@ -35,8 +35,7 @@ def oulu_shards(tmp_path_factory):
     subjects = [u for us in USERS.values() for u in us]
     faces = dict(zip(subjects, siw_tree.real_faces(range(len(subjects)), max_height=320).values()))
     make_tree("oulu-npu", root / "raw", codes, faces=faces, pulse=siw_tree.welltory_pulse_source(seed=4),
-              seconds=2.0, attack_seconds=2.0, size=(180, 320), rotation_deg=oulu_rotation, seed=4,
-              preset=siw_tree.PRESET)
+              seconds=2.0, attack_seconds=2.0, size=(180, 320), rotation_deg=oulu_rotation, seed=4)
     result = build("oulu-npu", root / "raw", root / "shards",
                    config=BuildConfig(crop_size=64, depth_size=8, depth_source="mesh"), workers=2, progress=False)
     assert result.n_failed == 0, result.failures

@@ -115,8 +115,7 @@ def tiny_tree(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("faults") / "raw"
     ids = [v for v in siw_tree.real_ids(1, 1) if v.startswith("Train/")]
     subjects = sorted({int(v.rsplit("/", 2)[1]) for v in ids})
-    make_siw_tree(root, ids, faces=siw_tree.real_faces(subjects), seconds=3.0, size=(320, 240), seed=1,
-                  preset=siw_tree.PRESET)
+    make_siw_tree(root, ids, faces=siw_tree.real_faces(subjects), seconds=3.0, size=(320, 240), seed=1)
     return root
 
 

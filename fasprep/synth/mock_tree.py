@@ -38,8 +38,14 @@ import numpy as np
 from ..datasets import Dataset, get_dataset
 from ..datasets.siw import parse_siw_name
 from ..errors import DatasetLayoutError, InputError
-from ..io import DEFAULT_PRESET, atomic_path, turn_frame, write_video
+from ..io import DEFAULT_CRF, SIW_LIKE_CRF, atomic_path, turn_frame, write_video
 from . import attacks, live
+
+#: x264 preset of the mock trees: SiW's bits per pixel at CRF 20 (:data:`fasprep.io.SIW_LIKE_CRF`)
+#: for a ninth of the CPU time of :func:`fasprep.io.write_video`'s default. The test suite's
+#: heart-rate checks on the trees pass with it; the rPPG accuracy videos of tests/ keep x264 fast,
+#: with which a 150 bpm pulse at the band edge reads 150 (147.9 with ultrafast at CRF 20).
+MOCK_PRESET = "ultrafast"
 
 #: ``pulse(video_id, n, fs) -> (pulse, hr_bpm)``: one sample per frame in [-1, 1], and the
 #: rate a heart-rate estimator should find in it (its dominant rate), bpm.
@@ -207,7 +213,7 @@ def _medium(attack: str) -> int:
 def make_tree(dataset: str | Dataset, root: str | os.PathLike, videos: Iterable[Mapping[str, int | str]], *,
               faces: Mapping, pulse: PulseSource | None = None, seconds: float = 10.0,
               attack_seconds: float | None = None, fps: float = 30.0, size: tuple[int, int] = (640, 360),
-              rotation_deg: Callable[[Mapping], int] | int = 0, seed: int = 0, preset: str = DEFAULT_PRESET,
+              rotation_deg: Callable[[Mapping], int] | int = 0, seed: int = 0, preset: str = MOCK_PRESET,
               progress: bool = False) -> list[MockVideo]:
     """Write a mock tree of any adapter: videos where the adapter names them, its annotation
     beside each, and ``mock_truth.json``.
@@ -246,9 +252,9 @@ def make_tree(dataset: str | Dataset, root: str | os.PathLike, videos: Iterable[
     seed : int
         Same seed and arguments, same tree (video content, annotations, truth).
     preset : str
-        x264 preset of the videos (:func:`fasprep.io.write_video`): the default spends about
-        SiW's 0.4 bits per pixel; ``"ultrafast"`` writes a tree several times faster (the
-        test suite's trees), with bigger files.
+        x264 preset of the videos (:func:`fasprep.io.write_video`), at the CRF where it spends
+        about SiW's 0.43 bits per pixel (:data:`fasprep.io.SIW_LIKE_CRF`; other presets at
+        :data:`fasprep.io.DEFAULT_CRF`). Default :data:`MOCK_PRESET`.
     progress : bool
         A progress bar on stderr.
 
@@ -336,7 +342,8 @@ def make_tree(dataset: str | Dataset, root: str | os.PathLike, videos: Iterable[
             frames = (turn_frame(f, back) for f in frames)
             where = _turn_points(where, back, (w, h))
             stored = (h, w) if upside in (90, 270) else (w, h)
-        written = write_video(video, frames, fps=fps, rotation_deg=turn, preset=preset)
+        written = write_video(video, frames, fps=fps, rotation_deg=turn, preset=preset,
+                              crf=SIW_LIKE_CRF.get(preset, DEFAULT_CRF))
         if written != n:
             raise InputError(video, f"wrote {written} of {n} frames")
         prior = root / adapter.prior_dir / name if adapter.prior_dir else video
