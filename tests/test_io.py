@@ -84,18 +84,18 @@ for run in range(int(sys.argv[3])):
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs two cores to run the encoder on one and on all")
 def test_write_video_gives_the_same_bytes_run_after_run_and_on_one_core(tmp_path):
-    """A 3 s mock live video encoded four times on every core and once on one: the same bytes.
+    """A 3 s mock live video encoded twice on every core and once on one: the same bytes.
     x264's default rate control gave other bytes run to run (4 files of 6 runs here), and its
     slices follow the thread count FFmpeg would take from the cores: the mock videos, and the
     heart rates read off them, must depend on their frames alone."""
     import subprocess
     import sys
 
-    for cores, runs in (("all-cores", 4), ("one-core", 1)):
+    for cores, runs in (("all-cores", 2), ("one-core", 1)):
         subprocess.run([sys.executable, "-c", MOCK_LIVE_VIDEO, str(tmp_path / "live"), cores, str(runs)], check=True,
                        timeout=120)
     files = sorted(tmp_path.glob("live-*.mp4"))
-    assert len(files) == 5 and len({f.read_bytes() for f in files}) == 1
+    assert len(files) == 3 and len({f.read_bytes() for f in files}) == 1
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
