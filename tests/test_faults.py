@@ -60,8 +60,12 @@ def _counted(fn):
     return call
 
 
+# CPython 3.10's Path methods call os through an accessor that took the functions at import
+_accessor = getattr(__import__("pathlib"), "_NormalAccessor", None)
 for _name in _names.split("+"):
     setattr(os, _name, _counted(getattr(os, _name)))
+    if _accessor is not None and hasattr(_accessor, _name):
+        setattr(_accessor, _name, staticmethod(getattr(os, _name)))
 _pack = b.pack
 
 
