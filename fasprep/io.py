@@ -366,7 +366,7 @@ def write_video(path: str | os.PathLike, frames, *, fps: float, crf: int = DEFAU
                                                 options={"preset": preset, "tune": "grain", "crf": str(crf),
                                                          "x264-params": X264_PARAMS})
                         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-                        stream.thread_count = X264_THREADS  # the same bytes on any machine
+                        stream.thread_count = X264_THREADS  # the same bytes on any number of cores
                         if turns:
                             stream.set_display_rotation((-90 * turns) % 360)  # PyAV counts counter-clockwise
                     vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, dtype=np.uint8), format="rgb24")
